@@ -1,0 +1,161 @@
+"""YAML config -> typed dataclasses with defaults and validation that names the offending key."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ModelCfg:
+    backbone: str = "resnet18"
+    head: str = "lite"
+    head_channels: Optional[int] = None
+    pretrained: Optional[str] = None  # torchvision ImageNet state dict (.pth) for the backbone
+
+
+@dataclass
+class DatasetCfg:
+    name: str = ""
+    ann: str = ""
+    images: str = ""
+    weight: float = 1.0  # sampling weight of this set in an epoch
+    joint_weights: Optional[List[float]] = None  # per-joint target weight for this set (17 values)
+    head_top: bool = False  # widen boxes with `lsp_extra_keypoints` head_top (LSPET)
+
+
+@dataclass
+class AugmentCfg:
+    rotation: float = 40.0
+    rotation_prob: float = 0.6
+    scale: List[float] = field(default_factory=lambda: [0.7, 1.3])
+    flip: bool = True
+    half_body_prob: float = 0.3
+    color_jitter: float = 0.3
+    occlusion_prob: float = 0.3
+    shift: float = 0.05  # random box-centre shift, fraction of the box size
+    blur_prob: float = 0.1
+
+
+@dataclass
+class DistillCfg:
+    teacher: Optional[str] = None  # .pt checkpoint or .onnx whose heatmaps the student imitates
+    weight: float = 0.5  # loss = (1 - w) * ground truth + w * teacher
+
+
+@dataclass
+class TrainCfg:
+    epochs: int = 60
+    samples_per_epoch: int = 4000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | step
+    step_milestones: List[int] = field(default_factory=lambda: [40, 55])
+    warmup_epochs: int = 1
+    loss: str = "mse"  # mse | wing | adaptive_wing
+    sigma: float = 2.0
+    # [[first_epoch, [width, height]], ...]: train small first, finish at the model's input size
+    resolution: List[list] = field(default_factory=lambda: [[0, [192, 256]]])
+    ema: float = 0.999
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    seed: int = 0
+    eval_every: int = 1
+    threads: Optional[int] = None
+    device: str = "auto"
+    max_minutes: Optional[float] = None  # stop cleanly (checkpoint written) after this wall time
+
+
+@dataclass
+class Config:
+    name: str = "model"
+    out_dir: str = "runs"
+    model: ModelCfg = field(default_factory=ModelCfg)
+    train_sets: List[DatasetCfg] = field(default_factory=list)
+    val_set: Optional[DatasetCfg] = None
+    augment: AugmentCfg = field(default_factory=AugmentCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    distill: DistillCfg = field(default_factory=DistillCfg)
+
+
+_CHOICES = {
+    "model.backbone": ("resnet18", "mobilenetv3"),
+    "model.head": ("deconv", "lite"),
+    "train.schedule": ("cosine", "step"),
+    "train.loss": ("mse", "wing", "adaptive_wing"),
+}
+
+
+def _build(cls, data, where):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError("%s: expected a mapping, got %r" % (where or "config", data))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = (where + "." if where else "") + key
+        if key not in fields:
+            raise ConfigError("unknown key %r (allowed: %s)" % (path, ", ".join(sorted(fields))))
+        sub = _NESTED.get((cls, key))
+        if sub is not None and value is not None:
+            if isinstance(value, list):
+                kwargs[key] = [_build(sub, v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+            else:
+                kwargs[key] = _build(sub, value, path)
+        else:
+            kwargs[key] = value
+        choices = _CHOICES.get(path)
+        if choices and kwargs[key] not in choices:
+            raise ConfigError("%s: %r is not one of %s" % (path, kwargs[key], ", ".join(choices)))
+    return cls(**kwargs)
+
+
+_NESTED = {
+    (Config, "model"): ModelCfg, (Config, "train_sets"): DatasetCfg, (Config, "val_set"): DatasetCfg,
+    (Config, "augment"): AugmentCfg, (Config, "train"): TrainCfg, (Config, "distill"): DistillCfg,
+}
+
+
+def _parse_value(text):
+    return yaml.safe_load(text)
+
+
+def apply_overrides(raw, overrides):
+    """`train.epochs=5` style overrides on the raw YAML mapping."""
+    for item in overrides or ():
+        if "=" not in item:
+            raise ConfigError("override %r must look like key.sub=value" % item)
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = _parse_value(value)
+    return raw
+
+
+def load_config(path, overrides=None):
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError("cannot read config %s: %s" % (path, e.strerror))
+    raw = apply_overrides(raw, overrides)
+    cfg = _build(Config, raw, "")
+    if not cfg.train_sets:
+        raise ConfigError("train_sets: at least one COCO-format set is needed")
+    for i, ds in enumerate(cfg.train_sets):
+        if ds.joint_weights is not None and len(ds.joint_weights) != 17:
+            raise ConfigError("train_sets[%d].joint_weights: 17 values needed, got %d" % (i, len(ds.joint_weights)))
+    return cfg
+
+
+def to_dict(cfg):
+    return dataclasses.asdict(cfg)

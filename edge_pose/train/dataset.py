@@ -1,0 +1,125 @@
+"""COCO-format top-down datasets: every labelled person is a sample; several sets mix by sampling weight."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from edge_pose import preprocess as pre
+from edge_pose.skeleton import FLIP_INDEX, NUM_KEYPOINTS
+from edge_pose.train import augment
+from edge_pose.train.targets import encode_heatmaps
+
+MAX_SIDE = 800  # images are cached downscaled to this longest side: crops never need more
+
+
+class PersonSet:
+    """All non-crowd persons with keypoints of one COCO-format json, images decoded once into memory."""
+
+    def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
+                 progress=True, limit=None):
+        with open(ann_path) as f:
+            coco = json.load(f)
+        self.name = name or os.path.basename(os.path.dirname(ann_path))
+        self.joint_weights = np.asarray(joint_weights if joint_weights is not None else [1.0] * NUM_KEYPOINTS,
+                                        np.float32)
+        imgs = {im["id"]: im for im in coco["images"]}
+        anns = [a for a in coco["annotations"]
+                if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
+        if limit:
+            anns = anns[:limit]
+        self.images, self.boxes, self.joints, self.visible, self.image_index = [], [], [], [], []
+        self.ann_ids = []
+        index = {}
+        for a in tqdm(anns, desc="load " + self.name, disable=not progress, leave=False):
+            im = imgs[a["image_id"]]
+            if im["id"] not in index:
+                img = cv2.imread(os.path.join(images_dir, im["file_name"]), cv2.IMREAD_COLOR)
+                if img is None:
+                    raise FileNotFoundError("cannot read image %s" % os.path.join(images_dir, im["file_name"]))
+                s = min(1.0, max_side / max(img.shape[:2]))
+                if s < 1.0:
+                    img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                index[im["id"]] = (len(self.images), s)
+                self.images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            i, s = index[im["id"]]
+            kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
+            box = np.asarray(a["bbox"], np.float32)
+            if head_top and a.get("lsp_extra_keypoints"):
+                ht = np.asarray(a["lsp_extra_keypoints"], np.float32).reshape(-1, 3)[-1]
+                if ht[2] > 0:  # widen the box so it holds the head top
+                    x0, y0 = min(box[0], ht[0]), min(box[1], ht[1])
+                    x1, y1 = max(box[0] + box[2], ht[0]), max(box[1] + box[3], ht[1])
+                    box = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+            self.image_index.append(i)
+            self.boxes.append(box * s)
+            self.joints.append(kp[:, :2] * s)
+            self.visible.append(kp[:, 2])
+            self.ann_ids.append(a["id"])
+
+    def __len__(self):
+        return len(self.boxes)
+
+
+class TopDownDataset:
+    """Samples persons from several PersonSets by weight; each item is (image CHW float32, heatmaps, weights)."""
+
+    def __init__(self, sets, weights, aug_cfg, input_size=pre.INPUT_SIZE, sigma=2.0, augment_on=True, seed=0):
+        self.sets = sets
+        w = np.asarray(weights, np.float64)
+        self.probs = w / w.sum()
+        self.aug = aug_cfg
+        self.input_size = tuple(input_size)
+        self.sigma = sigma
+        self.augment_on = augment_on
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def heatmap_size(self):
+        return (self.input_size[0] // pre.HEATMAP_STRIDE, self.input_size[1] // pre.HEATMAP_STRIDE)
+
+    def epoch_indices(self, n):
+        """n (set, person) pairs drawn by set weight, uniformly within a set."""
+        which = self.rng.choice(len(self.sets), size=n, p=self.probs)
+        return [(int(s), int(self.rng.integers(len(self.sets[s])))) for s in which]
+
+    def item(self, set_idx, person_idx):
+        ds = self.sets[set_idx]
+        rng = self.rng
+        img = ds.images[ds.image_index[person_idx]]
+        joints, visible = ds.joints[person_idx], ds.visible[person_idx]
+        w_in, h_in = self.input_size
+        if self.augment_on:
+            center, size, rot, flip = augment.sample_transform(ds.boxes[person_idx], joints, visible,
+                                                               self.input_size, self.aug, rng)
+        else:
+            center, size = pre.box_to_center_scale(ds.boxes[person_idx], self.input_size)
+            rot, flip = 0.0, False
+        mat = pre.affine_matrix(center, size, self.input_size, rot)
+        if flip:
+            mat = augment.flip_matrix(mat, w_in)
+        crop = pre.crop(img, mat, self.input_size)
+        if self.augment_on:
+            crop = augment.color_jitter(crop, self.aug.color_jitter, rng)
+            crop = augment.occlude(crop, self.aug.occlusion_prob, rng)
+            crop = augment.blur_like(crop, rng, self.aug.blur_prob)
+        pts = pre.apply_affine(joints, mat)
+        vis = visible.copy()
+        jw = ds.joint_weights
+        if flip:
+            pts, vis, jw = pts[list(FLIP_INDEX)], vis[list(FLIP_INDEX)], jw[list(FLIP_INDEX)]
+        w_hm, h_hm = self.heatmap_size
+        pts_hm = pts * np.array([(w_hm - 1) / (w_in - 1), (h_hm - 1) / (h_in - 1)])
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w_in - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h_in - 1)
+        heat, weight = encode_heatmaps(pts_hm, (vis > 0) & inside, (w_hm, h_hm), self.sigma)
+        return pre.normalize(crop[None])[0], heat, weight * jw
+
+    def batches(self, n, batch_size):
+        """Yields (x, heatmaps, weights) NumPy batches for one epoch of n samples."""
+        idx = self.epoch_indices(n)
+        for b in range(0, len(idx) - batch_size + 1, batch_size):
+            items = [self.item(s, p) for s, p in idx[b:b + batch_size]]
+            yield tuple(np.stack(z) for z in zip(*items))

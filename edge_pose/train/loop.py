@@ -1,0 +1,237 @@
+"""The training loop: AdamW + warmup/cosine or step schedule, EMA weights, AMP on CUDA, resumable checkpoints,
+CSV (and TensorBoard when installed) logs, validation AP through pycocotools after every `eval_every` epochs."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edge_pose.config import ConfigError, load_config, to_dict
+from edge_pose.models import build_model, load_backbone_weights
+from edge_pose.train.dataset import PersonSet, TopDownDataset
+from edge_pose.train.losses import LOSSES, distill_loss
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolution_at(cfg, epoch):
+    size = cfg.train.resolution[0][1]
+    for first, wh in cfg.train.resolution:
+        if epoch >= first:
+            size = wh
+    return (int(size[0]), int(size[1]))
+
+
+def lr_at(cfg, epoch_float):
+    t = cfg.train
+    if epoch_float < t.warmup_epochs:
+        return t.lr * max(epoch_float / max(t.warmup_epochs, 1e-9), 0.01)
+    if t.schedule == "cosine":
+        p = (epoch_float - t.warmup_epochs) / max(t.epochs - t.warmup_epochs, 1e-9)
+        return t.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+    return t.lr * (0.1 ** sum(epoch_float >= m for m in t.step_milestones))
+
+
+class Ema:
+    """Exponential moving average of parameters and buffers (warms up over the first steps)."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.updates = 0
+        self.model = build_model(**model.arch)
+        self.model.load_state_dict(model.state_dict())
+        self.model.to(next(model.parameters()).device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / 500.0))
+        msd = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+            else:
+                v.copy_(msd[k])
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_teacher(path, device):
+    """A teacher returning heatmaps for a normalised batch: a .pt checkpoint or an .onnx (ONNX Runtime)."""
+    if path.endswith(".onnx"):
+        from edge_pose.runtime import open as open_runtime
+        backend = open_runtime(path)
+        return lambda x: torch.from_numpy(backend.infer(x.cpu().numpy())).to(device)
+    from edge_pose.models import load_checkpoint
+    teacher = load_checkpoint(path).to(device)
+    return lambda x: teacher(x)
+
+
+def make_predict_fn(model, device):
+    @torch.no_grad()
+    def predict(batch):
+        return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+    return predict
+
+
+def validate(cfg, model, device, input_size):
+    if cfg.val_set is None:
+        return {}
+    try:
+        from edge_pose.train.evaluate import evaluate_predict_fn
+        stats = evaluate_predict_fn(make_predict_fn(model, device), cfg.val_set.ann, cfg.val_set.images, flip=True,
+                                    input_size=input_size, progress=False)
+    except Exception as e:  # a failed validation must never cost the training run
+        print("validation failed: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        return {}
+    return {k: float(stats[k]) for k in ("AP", "AP50", "AP75", "APm", "APl", "AR") if k in stats}
+
+
+def train(cfg, resume=None, progress=True):
+    t = cfg.train
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if t.device == "auto" else t.device)
+    if t.threads:
+        torch.set_num_threads(int(t.threads))
+    seed_everything(t.seed)
+    run_dir = os.path.join(cfg.out_dir, cfg.name)
+    os.makedirs(run_dir, exist_ok=True)
+    last_path = os.path.join(run_dir, "last.pt")
+    if resume == "auto":
+        resume = last_path if os.path.exists(last_path) else None
+
+    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress) for d in cfg.train_sets]
+    data = TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=t.sigma, seed=t.seed)
+    model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
+    if cfg.model.pretrained:
+        load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=t.lr)
+    use_amp = bool(t.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ema = Ema(model, t.ema) if t.ema else None
+    loss_fn = LOSSES[t.loss]
+    teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill.teacher else None
+
+    start_epoch, best_ap, history = 0, -1.0, []
+    if resume:
+        ckpt = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        if ema is not None and ckpt.get("ema"):
+            ema.model.load_state_dict(ckpt["ema"])
+            ema.updates = ckpt.get("ema_updates", 0)
+        start_epoch, best_ap, history = ckpt["epoch"] + 1, ckpt.get("best_ap", -1.0), ckpt.get("history", [])
+        data.rng = np.random.default_rng([t.seed, start_epoch])
+        torch.set_rng_state(ckpt["torch_rng"])
+        print("resumed from %s at epoch %d" % (resume, start_epoch), file=sys.stderr)
+
+    log_path = os.path.join(run_dir, "log.csv")
+    fields = ["epoch", "input_w", "input_h", "lr", "loss", "AP", "AP50", "AP75", "APm", "APl", "AR", "minutes"]
+    if not os.path.exists(log_path) or not resume:
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        tb = SummaryWriter(run_dir)
+    except Exception:  # tensorboard is optional
+        tb = None
+
+    t0 = time.time()
+    elapsed_before = history[-1]["minutes"] if history else 0.0
+    steps_per_epoch = t.samples_per_epoch // t.batch_size
+    for epoch in range(start_epoch, t.epochs):
+        data.input_size = resolution_at(cfg, epoch)
+        model.train()
+        total, count = 0.0, 0
+        bar = tqdm(data.batches(steps_per_epoch * t.batch_size, t.batch_size), total=steps_per_epoch,
+                   desc="epoch %d/%d %dx%d" % (epoch + 1, t.epochs, *data.input_size), disable=not progress,
+                   leave=False)
+        for step, (x, target, weight) in enumerate(bar):
+            lr = lr_at(cfg, epoch + step / steps_per_epoch)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = torch.from_numpy(x).to(device, non_blocking=True)
+            target = torch.from_numpy(target).to(device, non_blocking=True)
+            weight = torch.from_numpy(weight).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                pred = model(x)
+                loss = loss_fn(pred.float(), target, weight)
+                if teacher is not None:
+                    with torch.no_grad():
+                        th = teacher(x).float()
+                    loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * distill_loss(pred.float(), th, weight)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if ema is not None:
+                ema.update(model)
+            total += float(loss.detach())
+            count += 1
+            bar.set_postfix(loss="%.3g" % (total / count), lr="%.2g" % lr)
+        minutes = elapsed_before + (time.time() - t0) / 60.0
+        row = {"epoch": epoch, "input_w": data.input_size[0], "input_h": data.input_size[1], "lr": lr,
+               "loss": total / max(count, 1), "minutes": round(minutes, 2)}
+        out_of_time = t.max_minutes is not None and minutes >= t.max_minutes
+        last = epoch == t.epochs - 1 or out_of_time
+        eval_model = ema.model if ema is not None else model
+        if cfg.val_set is not None and ((epoch + 1) % t.eval_every == 0 or last):
+            eval_model.eval()
+            row.update(validate(cfg, eval_model, device, data.input_size))
+            # keep the weights of every evaluated epoch: the learning curve can be re-scored later
+            save_atomic({"arch": model.arch, "model": eval_model.state_dict(), "epoch": epoch,
+                         "input_size": list(data.input_size)}, os.path.join(run_dir, "ema_e%03d.pt" % epoch))
+        history.append(row)
+        with open(log_path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in fields])
+        if tb is not None:
+            for k in ("loss", "lr", "AP"):
+                if k in row:
+                    tb.add_scalar(k, row[k], epoch)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), file=sys.stderr)
+        ckpt = {"arch": model.arch, "model": model.state_dict(), "ema": ema.model.state_dict() if ema else None,
+                "ema_updates": ema.updates if ema else 0, "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": epoch, "best_ap": best_ap, "history": history, "config": to_dict(cfg),
+                "input_size": list(data.input_size), "torch_rng": torch.get_rng_state(), "metrics": row}
+        if "AP" in row and row["AP"] > best_ap and tuple(data.input_size) == resolution_at(cfg, t.epochs - 1):
+            best_ap = ckpt["best_ap"] = row["AP"]
+            save_atomic(ckpt, os.path.join(run_dir, "best.pt"))
+        save_atomic(ckpt, last_path)
+        if out_of_time:
+            print("max_minutes reached: stopped after epoch %d; resume with --resume auto" % epoch, file=sys.stderr)
+            break
+    if tb is not None:
+        tb.close()
+    return history
+
+
+def main(args):
+    try:
+        cfg = load_config(args.config, args.set)
+    except ConfigError as e:
+        print("edge-pose train: %s" % e, file=sys.stderr)
+        return 2
+    train(cfg, resume=args.resume)
+    return 0

@@ -1,0 +1,40 @@
+import os
+
+from setuptools import find_packages, setup
+
+
+def opencv_requirement():
+    """Never shadow an OpenCV that is already importable (JetPack's, built with GStreamer)."""
+    if os.environ.get("EDGE_POSE_SKIP_OPENCV"):
+        return []
+    try:
+        import cv2  # noqa: F401
+        return []
+    except ImportError:
+        return ["opencv-python-headless>=4.5"]
+
+
+setup(
+    name="edge-pose",
+    version="0.1.0",
+    description="Real-time human pose estimation for Jetson, desktop GPUs and CPUs",
+    long_description=open("README.md").read() if os.path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["edge_pose", "edge_pose.*"]),
+    python_requires=">=3.8",
+    install_requires=[
+        "numpy>=1.20",
+        "onnxruntime>=1.14",
+        "pycocotools>=2.0.6",
+        "PyYAML>=5.4",
+        "tqdm>=4.60",
+    ] + opencv_requirement(),
+    extras_require={
+        # torch 2.13.0 is the CPU build on the development machines; any torch >= 2.1 works for training
+        "train": ["torch>=2.1,<2.14", "onnx>=1.14"],
+        "trt": ["cuda-python>=12.0"],
+        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5"],
+    },
+    entry_points={"console_scripts": ["edge-pose=edge_pose.cli:main"]},
+    include_package_data=True,
+)
