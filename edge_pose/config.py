@@ -146,7 +146,7 @@ def load_config(path, overrides=None):
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
     except OSError as e:
-        raise ConfigError("cannot read config %s: %s" % (path, e.strerror))
+        raise ConfigError("cannot read config %s: %s" % (path, e.strerror)) from None
     raw = apply_overrides(raw, overrides)
     cfg = _build(Config, raw, "")
     if not cfg.train_sets:

@@ -13,7 +13,8 @@ class DeconvHead(nn.Module):
         mods = []
         cin = in_channels[-1]
         for _ in range(layers):
-            mods += [nn.ConvTranspose2d(cin, channels, 4, 2, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+            mods += [nn.ConvTranspose2d(cin, channels, 4, 2, 1, bias=False), nn.BatchNorm2d(channels),
+                     nn.ReLU(inplace=True)]
             cin = channels
         self.deconv = nn.Sequential(*mods)
         self.final = nn.Conv2d(channels, num_keypoints, 1)
@@ -45,7 +46,8 @@ class LiteHead(nn.Module):
     def __init__(self, in_channels, num_keypoints=17, channels=128):
         super().__init__()
         c3, c4, c5 = in_channels
-        self.reduce = nn.Sequential(nn.Conv2d(c5, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.reduce = nn.Sequential(nn.Conv2d(c5, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                    nn.ReLU(inplace=True))
         self.skip16 = nn.Sequential(nn.Conv2d(c4, channels, 1, bias=False), nn.BatchNorm2d(channels))
         self.skip8 = nn.Sequential(nn.Conv2d(c3, channels, 1, bias=False), nn.BatchNorm2d(channels))
         self.up16 = dw_separable(channels, channels)

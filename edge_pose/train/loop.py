@@ -123,7 +123,7 @@ def train(cfg, resume=None, progress=True):
     if cfg.model.pretrained:
         load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
     decay, no_decay = [], []
-    for n, p in model.named_parameters():
+    for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=t.lr)

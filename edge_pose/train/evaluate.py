@@ -1,0 +1,227 @@
+"""COCO OKS keypoint evaluation through pycocotools, with ground-truth person boxes.
+
+Every non-crowd annotation with keypoints (num_keypoints > 0) and a usable bbox is cropped with
+`preprocess` from its GT box, crops are batched across images, run through the model (optionally with a
+flip test), decoded, written as COCO keypoint results and scored with COCOeval(iouType="keypoints").
+Only the annotations that were predicted for are scored: annotations with keypoints but no usable box are
+left out of the ground truth (and counted in `n_skipped`), so partially annotated images are fine.
+
+Result score of a person: (box score, 1 for GT boxes) x the mean of its keypoint scores above
+KPT_SCORE_THR (0 when none is above it). It only orders detections within an image.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_pose.decode import decode, flip_heatmaps
+from edge_pose.preprocess import INPUT_SIZE, make_batch
+
+KPT_SCORE_THR = 0.2
+STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+def load_coco(coco_json):
+    """A COCO keypoints json path (or an already loaded dict) -> dict."""
+    if isinstance(coco_json, dict):
+        return coco_json
+    with open(coco_json, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _usable(ann):
+    box = ann.get("bbox")
+    return box is not None and len(box) >= 4 and box[2] > 0 and box[3] > 0
+
+
+def person_groups(dataset, img_ids=None):
+    """[(image dict, [annotations to predict])] in evaluation order (images by id, annotations in file order).
+
+    Annotations to predict: not crowd, num_keypoints > 0, with a positive-size bbox. Images without any
+    such annotation are left out.
+    """
+    wanted = None if img_ids is None else set(int(i) for i in img_ids)
+    by_image = {}
+    for ann in dataset.get("annotations", []):
+        if ann.get("iscrowd", 0) or ann.get("num_keypoints", 0) <= 0 or not _usable(ann):
+            continue
+        if wanted is None or ann["image_id"] in wanted:
+            by_image.setdefault(ann["image_id"], []).append(ann)
+    images = sorted((im for im in dataset.get("images", []) if im["id"] in by_image), key=lambda im: im["id"])
+    return [(im, by_image[im["id"]]) for im in images]
+
+
+def iter_batches(groups, images_dir, batch=8, input_size=INPUT_SIZE):
+    """Yield (inputs (B,3,H,W) float32, mats (B,2,3), annotations) with B = batch (last one smaller).
+
+    Images are read with cv2 (BGR) one at a time; crops of consecutive images share batches.
+    """
+    xs, mats, anns = [], [], []
+    for image, image_anns in groups:
+        path = Path(images_dir) / image["file_name"]
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise FileNotFoundError("cannot read image %s (image id %s)" % (path, image["id"]))
+        x, m = make_batch(frame, [a["bbox"] for a in image_anns], input_size)
+        xs.append(x)
+        mats.append(m)
+        anns.extend(image_anns)
+        if len(anns) >= batch:
+            x, m = np.concatenate(xs), np.concatenate(mats)
+            while len(anns) >= batch:
+                yield x[:batch], m[:batch], anns[:batch]
+                x, m, anns = x[batch:], m[batch:], anns[batch:]
+            xs, mats = [x], [m]
+    if anns:
+        yield np.concatenate(xs), np.concatenate(mats), anns
+
+
+def predict_heatmaps(predict_fn, inputs, flip=False):
+    """predict_fn on a batch; with flip, averaged with the prediction on the mirrored batch."""
+    heatmaps = np.asarray(predict_fn(inputs), dtype=np.float32)
+    if flip:
+        flipped = np.asarray(predict_fn(np.ascontiguousarray(inputs[..., ::-1])), dtype=np.float32)
+        heatmaps = 0.5 * (heatmaps + flip_heatmaps(flipped))
+    return heatmaps
+
+
+def to_results(keypoints, scores, anns, thr=KPT_SCORE_THR):
+    """Decoded persons -> COCO keypoint result dicts (score: mean of keypoint scores above thr)."""
+    above = scores > thr
+    person = np.where(above.any(axis=1), (scores * above).sum(axis=1) / np.maximum(above.sum(axis=1), 1), 0.0)
+    flat = np.concatenate([keypoints, scores[..., None]], axis=2).reshape(len(anns), -1)
+    return [{"image_id": int(a["image_id"]), "category_id": int(a.get("category_id", 1)),
+             "keypoints": [round(float(v), 3) for v in row], "score": round(float(s), 5)}
+            for a, row, s in zip(anns, flat, person)]
+
+
+def score_results(dataset, results, groups):
+    """COCOeval (keypoints) of `results` against the predicted-for annotations of `groups`; quiet."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    img_ids = [im["id"] for im, _ in groups]
+    if not results:
+        return dict((k, 0.0) for k in STAT_NAMES)
+    predicted = set(a["id"] for _, anns in groups for a in anns)
+    keep_imgs = set(img_ids)
+    # ground truth: crowd regions and keypoint-less persons stay (COCOeval ignores them); persons with
+    # keypoints that were not predicted for (no usable box) are dropped instead of counting as misses
+    gt_anns = [a for a in dataset["annotations"] if a["image_id"] in keep_imgs and (
+        a["id"] in predicted or a.get("iscrowd", 0) or a.get("num_keypoints", 0) <= 0)]
+    gt = COCO()
+    gt.dataset = {"images": [im for im, _ in groups], "annotations": gt_anns,
+                  "categories": dataset.get("categories", [{"id": 1, "name": "person"}])}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        dt = gt.loadRes(results)
+        coco_eval = COCOeval(gt, dt, iouType="keypoints")
+        coco_eval.params.imgIds = img_ids
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return dict((k, float(v)) for k, v in zip(STAT_NAMES, coco_eval.stats))
+
+
+def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="dark", batch=8, progress=True,
+                        img_ids=None, results_out=None, input_size=INPUT_SIZE):
+    """OKS AP of any predictor: predict_fn(float32 (B,3,256,192)) -> heatmaps (B,17,64,48).
+
+    Usable from the training loop with an in-memory model. With flip=True predict_fn is called a second
+    time per batch on the horizontally mirrored crops. coco_json: path or loaded dict; img_ids restricts
+    the images. Returns AP, AP50, AP75, APm, APl, AR (and AR50..ARl), n_persons, n_images, n_skipped,
+    seconds, ms_per_person, decoder, flip. APm/APl are -1 when the set has no person of that size.
+    input_size (width, height) lets the training loop score a model at the resolution it is training at.
+    """
+    from tqdm import tqdm
+
+    dataset = load_coco(coco_json)
+    groups = person_groups(dataset, img_ids)
+    n_persons = sum(len(anns) for _, anns in groups)
+    wanted = None if img_ids is None else set(int(i) for i in img_ids)
+    n_skipped = sum(1 for a in dataset.get("annotations", [])
+                    if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0 and not _usable(a)
+                    and (wanted is None or a["image_id"] in wanted))
+    results = []
+    start = time.perf_counter()
+    with tqdm(total=n_persons, desc="eval", unit="person", disable=not progress, leave=False) as bar:
+        for inputs, mats, anns in iter_batches(groups, images_dir, max(1, int(batch)), input_size):
+            heatmaps = predict_heatmaps(predict_fn, inputs, flip)
+            keypoints, scores = decode(heatmaps, mats, method=decoder, input_size=input_size)
+            results.extend(to_results(keypoints, scores, anns))
+            bar.update(len(anns))
+    seconds = time.perf_counter() - start
+    if results_out:
+        Path(results_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(results_out, "w", encoding="utf-8") as f:
+            json.dump(results, f)
+    metrics = score_results(dataset, results, groups)
+    metrics.update(n_persons=n_persons, n_images=len(groups), n_skipped=n_skipped, seconds=round(seconds, 3),
+                   ms_per_person=round(1000.0 * seconds / max(n_persons, 1), 2), decoder=decoder, flip=bool(flip))
+    return metrics
+
+
+def evaluate(backend, coco_json, images_dir, flip=False, decoder="dark", batch=8, progress=True, img_ids=None,
+             results_out=None):
+    """OKS AP of a runtime backend (anything with `infer(batch) -> heatmaps`); see evaluate_predict_fn."""
+    return evaluate_predict_fn(backend.infer, coco_json, images_dir, flip=flip, decoder=decoder, batch=batch,
+                               progress=progress, img_ids=img_ids, results_out=results_out)
+
+
+def add_arguments(parser):
+    parser.add_argument("--coco", required=True, metavar="JSON", help="COCO person keypoints annotations")
+    parser.add_argument("--images", required=True, metavar="DIR", help="folder of the annotation file's images")
+    parser.add_argument("--model", required=True, metavar="M",
+                        help="shipped model name (resnet18, mobilenetv3) or a .onnx / .pt path")
+    parser.add_argument("--boxes", default="gt", choices=("gt",),
+                        help="person boxes: gt = ground-truth boxes (detector boxes to come)")
+    parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
+    parser.add_argument("--decoder", default="dark", choices=("dark", "argmax"), help="heatmap decoder")
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "torch"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--batch", type=int, default=8, help="crops per inference call")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    parser.add_argument("--json-out", default=None, metavar="F", help="write metrics and options as JSON here")
+    parser.add_argument("--results-out", default=None, metavar="F",
+                        help="also write the COCO keypoint results (detections) JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def format_table(metrics):
+    names = ("AP", "AP50", "AP75", "APm", "APl", "AR")
+    head = " ".join("%7s" % n for n in names)
+    row = " ".join("%7.3f" % metrics[n] for n in names)
+    return "%s\n%s\n(%d persons on %d images, %.1f ms/person)" % (
+        head, row, metrics["n_persons"], metrics["n_images"], metrics["ms_per_person"])
+
+
+def main(args):
+    from edge_pose import runtime
+
+    if args.boxes != "gt":
+        raise SystemExit("only --boxes gt is supported for now")
+    if args.batch < 1:
+        raise SystemExit("--batch must be at least 1")
+    with runtime.open(args.model, backend=args.backend, device=args.device, threads=args.threads) as backend:
+        metrics = evaluate(backend, args.coco, args.images, flip=args.flip, decoder=args.decoder, batch=args.batch,
+                           progress=not args.quiet, results_out=args.results_out)
+        backend_desc = repr(backend)
+    print("model %s  (%s, decoder %s%s)" % (args.model, backend_desc, args.decoder, ", flip" if args.flip else ""))
+    print(format_table(metrics))
+    if args.json_out:
+        out = {"metrics": metrics, "model": str(args.model), "model_path": str(runtime.resolve(args.model)),
+               "backend": backend_desc,
+               "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
+                           "flip": bool(args.flip), "decoder": args.decoder, "backend": args.backend,
+                           "device": args.device, "batch": args.batch, "threads": args.threads}}
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+        print("wrote %s" % args.json_out)
+    return 0

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_pose.decode import HEATMAP_SIZE, flip_heatmaps, input_to_heatmap
+from edge_pose.preprocess import INPUT_SIZE, affine_matrix, apply_affine, box_to_center_scale
+from edge_pose.skeleton import NUM_KEYPOINTS
+from edge_pose.train import evaluate as ev
+from edge_pose.train.targets import encode_heatmaps
+
+pytest.importorskip("pycocotools")
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_val_dev"
+needs_data = pytest.mark.skipif(not (DATA / "person_keypoints.json").is_file(),
+                                reason="shared data not found at %s (only CI and dev machines have it)" % DATA)
+
+
+def render_gt(ann):
+    """Ground truth of one annotation as heatmaps of its GT-box crop (the evaluation's own crop)."""
+    kps = np.asarray(ann["keypoints"], dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
+    center, size = box_to_center_scale(ann["bbox"])
+    joints = input_to_heatmap(apply_affine(kps[:, :2], affine_matrix(center, size, INPUT_SIZE)))
+    return encode_heatmaps(joints, kps[:, 2], HEATMAP_SIZE, sigma=2.0)[0]
+
+
+class Oracle:
+    """predict_fn that answers with the ground truth, in the order evaluate feeds the persons."""
+
+    def __init__(self, groups):
+        self.anns = [a for _, anns in groups for a in anns]
+        self.last = None
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        n = len(batch)
+        if self.last is not None and self.last.shape == batch.shape and np.array_equal(self.last[..., ::-1], batch):
+            return flip_heatmaps(self.previous)  # the flip test's mirrored batch
+        self.previous = np.stack([render_gt(a) for a in self.anns[:n]])
+        self.anns = self.anns[n:]
+        self.last = batch
+        return self.previous
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    if not (DATA / "person_keypoints.json").is_file():
+        pytest.skip("shared data not found at %s" % DATA)
+    return ev.load_coco(DATA / "person_keypoints.json")
+
+
+@needs_data
+@pytest.mark.parametrize("flip", [False, True])
+def test_oracle_scores_high(dataset, flip):
+    groups = ev.person_groups(dataset)
+    oracle = Oracle(groups)
+    m = ev.evaluate_predict_fn(oracle, dataset, DATA / "images", flip=flip, batch=8, progress=False)
+    assert m["n_persons"] == 107 and not oracle.anns  # every annotated person with keypoints, once
+    assert oracle.calls == (2 if flip else 1) * int(np.ceil(107 / 8))
+    assert m["AP"] > 0.9, m
+    assert m["AR"] > 0.9, m
+
+
+@needs_data
+def test_noise_scores_low(dataset):
+    rng = np.random.default_rng(0)
+
+    def noise(batch):
+        return rng.random((len(batch), NUM_KEYPOINTS, HEATMAP_SIZE[1], HEATMAP_SIZE[0]), dtype=np.float32)
+
+    m = ev.evaluate_predict_fn(noise, dataset, DATA / "images", decoder="argmax", batch=16, progress=False)
+    assert m["AP"] < 0.1, m
+
+
+def test_person_groups_and_batches(tmp_path):
+    import cv2
+
+    images = [{"id": i, "file_name": "%d.jpg" % i, "width": 64, "height": 48} for i in (3, 1, 2)]
+    kps = [10, 10, 2] * NUM_KEYPOINTS
+    anns = [
+        {"id": 10, "image_id": 1, "bbox": [5, 5, 20, 30], "num_keypoints": 17, "keypoints": kps, "iscrowd": 0},
+        {"id": 11, "image_id": 1, "bbox": [5, 5, 20, 30], "num_keypoints": 0, "keypoints": [0] * 51, "iscrowd": 0},
+        {"id": 12, "image_id": 2, "bbox": [1, 1, 20, 30], "num_keypoints": 3, "keypoints": kps, "iscrowd": 1},
+        {"id": 13, "image_id": 3, "bbox": [1, 2, 30, 40], "num_keypoints": 5, "keypoints": kps, "iscrowd": 0},
+        {"id": 14, "image_id": 3, "bbox": [1, 2, 30, 40], "num_keypoints": 5, "keypoints": kps, "iscrowd": 0},
+        {"id": 15, "image_id": 3, "bbox": [1, 2, 0, 40], "num_keypoints": 5, "keypoints": kps, "iscrowd": 0},
+    ]
+    dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
+    groups = ev.person_groups(dataset)
+    assert [(im["id"], [a["id"] for a in a_list]) for im, a_list in groups] == [(1, [10]), (3, [13, 14])]
+    for im in images:
+        cv2.imwrite(str(tmp_path / im["file_name"]), np.full((48, 64, 3), 128, np.uint8))
+    sizes = [(x.shape, m.shape, len(a)) for x, m, a in ev.iter_batches(groups, tmp_path, batch=2)]
+    assert sizes == [((2, 3, 256, 192), (2, 2, 3), 2), ((1, 3, 256, 192), (1, 2, 3), 1)]
+    with pytest.raises(FileNotFoundError, match="cannot read image"):
+        list(ev.iter_batches(groups, tmp_path / "nowhere", batch=2))
+
+
+def test_result_score():
+    scores = np.array([[0.9, 0.1, 0.5], [0.1, 0.1, 0.1]])
+    res = ev.to_results(np.zeros((2, 3, 2)), scores, [{"image_id": 1}, {"image_id": 2, "category_id": 1}])
+    assert res[0]["score"] == pytest.approx(0.7) and res[1]["score"] == 0.0
+    assert len(res[0]["keypoints"]) == 9 and res[0]["category_id"] == 1
+
+
+def tiny_onnx(path):
+    """A stand-in model: AveragePool 4x4 to [N,3,64,48], then a 1x1 Conv to 17 channels."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(0).standard_normal((17, 3, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
+         helper.make_node("Conv", ["pooled", "W"], ["heatmaps"])], "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 256, 192])],
+        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["N", 17, 64, 48])],
+        initializer=[numpy_helper.from_array(weight, "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@needs_data
+def test_main_writes_json(tmp_path, dataset, capsys):
+    small = dict(dataset)
+    keep = set(im["id"] for im, _ in ev.person_groups(dataset)[:3])
+    small["images"] = [im for im in dataset["images"] if im["id"] in keep]
+    small["annotations"] = [a for a in dataset["annotations"] if a["image_id"] in keep]
+    (tmp_path / "small.json").write_text(json.dumps(small))
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    out = tmp_path / "out" / "metrics.json"
+    args = parser.parse_args(["--coco", str(tmp_path / "small.json"), "--images", str(DATA / "images"),
+                              "--model", str(tiny_onnx(tmp_path / "tiny.onnx")), "--flip", "--threads", "1",
+                              "--json-out", str(out), "--quiet"])
+    assert ev.main(args) == 0
+    assert "AP50" in capsys.readouterr().out
+    written = json.loads(out.read_text())
+    assert set(["AP", "AP50", "AP75", "APm", "APl", "AR", "n_persons"]) <= set(written["metrics"])
+    assert written["options"]["flip"] is True and written["model"].endswith("tiny.onnx")
