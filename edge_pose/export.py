@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -61,9 +62,13 @@ def export_onnx(model, path, provenance=None, input_size=pre.INPUT_SIZE, opset=O
     model = fold_batchnorm(model.cpu().eval())
     x = torch.zeros(1, 3, input_size[1], input_size[0])
     tmp = path + ".tmp.onnx"
-    torch.onnx.export(model, (x,), tmp, input_names=["input"], output_names=["heatmaps"], opset_version=opset,
-                      dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}}, do_constant_folding=True,
-                      dynamo=False)
+    # the TorchScript exporter (deprecated since torch 2.9, still shipped) gives plain opset-17 graphs that
+    # TensorRT 8.5+ parses; the dynamo exporter needs a newer opset for the same model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), tmp, input_names=["input"], output_names=["heatmaps"], opset_version=opset,
+                          dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}}, do_constant_folding=True,
+                          dynamo=False)
     m = onnx.load(tmp)
     del m.metadata_props[:]
     for k, v in metadata(model, provenance, input_size).items():
