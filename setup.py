@@ -1,16 +1,25 @@
 import os
+import subprocess
+import sys
 
 from setuptools import find_packages, setup
 
+ISOLATION_VARS = ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONHOME", "PYTHONSAFEPATH")
+
 
 def opencv_requirement():
-    """Never shadow an OpenCV that is already importable (JetPack's, built with GStreamer)."""
+    """Never shadow an OpenCV that is already importable (JetPack's, built with GStreamer).
+
+    pip builds in an isolated environment that hides the target's site-packages, so the check runs the
+    target interpreter without the isolation variables. EDGE_POSE_SKIP_OPENCV=1 skips the requirement.
+    """
     if os.environ.get("EDGE_POSE_SKIP_OPENCV"):
         return []
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATION_VARS}
     try:
-        import cv2  # noqa: F401
+        subprocess.run([sys.executable, "-c", "import cv2"], env=env, check=True, capture_output=True, timeout=120)
         return []
-    except ImportError:
+    except (OSError, subprocess.SubprocessError):
         return ["opencv-python-headless>=4.5"]
 
 
@@ -28,6 +37,7 @@ setup(
         "pycocotools>=2.0.6",
         "PyYAML>=5.4",
         "tqdm>=4.60",
+        "av>=10",  # H.264 video output (annotate); falls back to OpenCV mp4v without it
     ] + opencv_requirement(),
     extras_require={
         # torch 2.13.0 is the CPU build on the development machines; any torch >= 2.1 works for training
