@@ -63,6 +63,9 @@ class TrainCfg:
     sigma: float = 2.0
     # [[first_epoch, [width, height]], ...]: train small first, finish at the model's input size
     resolution: List[list] = field(default_factory=lambda: [[0, [192, 256]]])
+    # learning rate of the last `resolution` phase (decaying linearly to a tenth of it), when the schedule
+    # has several phases: the model re-adapts to the new input size instead of finishing at the cosine's floor
+    final_phase_lr: Optional[float] = None
     ema: float = 0.999
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     seed: int = 0

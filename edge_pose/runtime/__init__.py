@@ -1,4 +1,4 @@
-"""Inference backends behind one small protocol (`Backend`): onnxruntime, torch; TensorRT to come.
+"""Inference backends behind one small protocol (`Backend`): onnxruntime, torch, tensorrt.
 
     with runtime.open("mobilenetv3") as model:      # a shipped name or a path
         heatmaps = model.infer(batch)                # float32 (N,3,256,192) -> (N,17,64,48)
@@ -41,13 +41,15 @@ def open(model, backend="auto", device="cpu", threads=None, precision="fp32"):
     """A shipped model name or a model path -> a ready Backend (use it as a context manager).
 
     .onnx -> ONNX Runtime (CPU, or CUDA/TensorRT EP with device="cuda" when installed), .pt -> torch,
-    .engine -> TensorRT (not implemented yet). Logs the choice at INFO level.
+    .engine -> TensorRT (on a CUDA GPU: device "cpu" means "cuda" there). Logs the choice at INFO level.
     """
     path = resolve(model)
     name = choose_backend(path, backend)
     if name == "tensorrt":
-        raise NotImplementedError("TensorRT backend comes in its own issue")
-    if name == "onnxruntime":
+        from edge_pose.runtime.tensorrt import TensorRTBackend as cls
+
+        device = "cuda" if str(device) == "cpu" else device
+    elif name == "onnxruntime":
         from edge_pose.runtime.ort_backend import OnnxRuntimeBackend as cls
     else:
         from edge_pose.runtime.torch_backend import TorchBackend as cls

@@ -36,6 +36,10 @@ def resolution_at(cfg, epoch):
 
 def lr_at(cfg, epoch_float):
     t = cfg.train
+    last_start = t.resolution[-1][0]
+    if t.final_phase_lr is not None and len(t.resolution) > 1 and epoch_float >= last_start:
+        p = (epoch_float - last_start) / max(t.epochs - last_start, 1e-9)
+        return t.final_phase_lr * (1.0 - 0.9 * min(p, 1.0))
     if epoch_float < t.warmup_epochs:
         return t.lr * max(epoch_float / max(t.warmup_epochs, 1e-9), 0.01)
     if t.schedule == "cosine":
@@ -49,12 +53,17 @@ class Ema:
 
     def __init__(self, model, decay):
         self.decay = decay
-        self.updates = 0
         self.model = build_model(**model.arch)
-        self.model.load_state_dict(model.state_dict())
         self.model.to(next(model.parameters()).device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.restart(model)
+
+    def restart(self, model):
+        """Start averaging afresh from the live weights (after a change of input resolution: the old average,
+        BatchNorm statistics included, belongs to the old size)."""
+        self.updates = 0
+        self.model.load_state_dict(model.state_dict())
 
     @torch.no_grad()
     def update(self, model):
@@ -162,7 +171,10 @@ def train(cfg, resume=None, progress=True):
     elapsed_before = history[-1]["minutes"] if history else 0.0
     steps_per_epoch = t.samples_per_epoch // t.batch_size
     for epoch in range(start_epoch, t.epochs):
-        data.input_size = resolution_at(cfg, epoch)
+        size = resolution_at(cfg, epoch)
+        if ema is not None and epoch > 0 and size != resolution_at(cfg, epoch - 1):
+            ema.restart(model)
+        data.input_size = size
         model.train()
         total, count = 0.0, 0
         bar = tqdm(data.batches(steps_per_epoch * t.batch_size, t.batch_size), total=steps_per_epoch,
