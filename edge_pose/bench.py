@@ -22,8 +22,9 @@ DEFAULT_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "two_people
 
 
 def add_arguments(p):
-    p.add_argument("--models", default="resnet18,mobilenetv3", metavar="M[,M...]",
-                   help="comma-separated shipped names or model paths (default resnet18,mobilenetv3)")
+    p.add_argument("--models", default=None, metavar="M[,M...]",
+                   help="comma-separated shipped names or model paths (default: every shipped model, "
+                        "resnet18,mobilenetv3)")
     p.add_argument("--backends", default="auto", metavar="B[,B...]",
                    help="comma-separated backends to try (onnxruntime, torch); auto: the one each model file needs")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -136,7 +137,7 @@ def main(args):
     from edge_pose.sources import quiet_ffmpeg
 
     quiet_ffmpeg()
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m.strip() for m in (args.models or ",".join(runtime.shipped_names())).split(",") if m.strip()]
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()] or ["auto"]
     batches = sorted(set(int(b) for b in args.batches.split(",") if b.strip()))
     video = args.video or None
