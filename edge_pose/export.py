@@ -112,6 +112,27 @@ def store_weights_fp16(path, min_elements=1024):
     return path
 
 
+def restore_fp32_weights(model):
+    """Inverse of `store_weights_fp16` on a loaded ModelProto (in place): float32 initializers, no Cast nodes.
+
+    Tools that look for weights as initializers of Conv (the INT8 quantizer) need this form.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    g = model.graph
+    fp16 = {i.name: i for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    folded = [n for n in g.node if n.op_type == "Cast" and len(n.input) == 1 and n.input[0] in fp16
+              and n.attribute and n.attribute[0].i == onnx.TensorProto.FLOAT]
+    for node in folded:
+        init = fp16.pop(node.input[0])
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), node.output[0]))
+    keep = [n for n in g.node if n not in folded]
+    del g.node[:]
+    g.node.extend(keep)
+    return model
+
+
 def parity(model, onnx_path, batch):
     """Max abs difference between torch and ONNX Runtime outputs on `batch` (N,3,H,W float32)."""
     import onnxruntime as ort

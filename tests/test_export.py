@@ -61,3 +61,24 @@ def test_onnx_matches_torch_on_real_crops(shared_data, tmp_path, backbone, head)
         assert float(reference.eval()(torch.from_numpy(crops)).abs().max()) > 0.1  # a real signal is compared
     assert parity(reference, path, crops) <= 1e-4
     assert parity(reference, path, crops[:1]) <= 1e-4
+
+
+def test_fp16_weight_storage_round_trips_and_quantizer_sees_weights(tmp_path):
+    """Shipped ResNet-18 stores float16 weights + Cast (40 MB limit); restoring them gives float32 initializers."""
+    import onnxruntime as ort
+
+    from edge_pose.export import restore_fp32_weights, store_weights_fp16
+
+    torch.manual_seed(0)
+    model = build_model("mobilenetv3", "lite").eval()
+    path = export_onnx(model, str(tmp_path / "m.onnx"))
+    size32 = (tmp_path / "m.onnx").stat().st_size
+    store_weights_fp16(path)
+    assert (tmp_path / "m.onnx").stat().st_size < 0.6 * size32
+    x = np.random.default_rng(0).standard_normal((2, 3, 256, 192)).astype(np.float32)
+    out16 = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    restored = restore_fp32_weights(onnx.load(path))
+    assert "Cast" not in {n.op_type for n in restored.graph.node}
+    assert all(i.data_type == onnx.TensorProto.FLOAT for i in restored.graph.initializer)
+    sess = ort.InferenceSession(restored.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.abs(sess.run(None, {"input": x})[0] - out16).max() < 1e-6  # the same float16-rounded weights

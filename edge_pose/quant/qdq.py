@@ -22,7 +22,6 @@ import contextlib
 import io
 import json
 import logging
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -182,6 +181,8 @@ def quantize(model_path, out_path, inputs, method="entropy", target="tensorrt", 
     """
     import onnx
 
+    from edge_pose.export import restore_fp32_weights
+
     QuantType, _, QDQQuantizer, load_model_with_shape_infer, _, _ = _ort_quant()
     if target not in TARGETS:
         raise QuantizationError("unknown target %r (choose from %s)" % (target, ", ".join(TARGETS)))
@@ -191,8 +192,10 @@ def quantize(model_path, out_path, inputs, method="entropy", target="tensorrt", 
     with tempfile.TemporaryDirectory(prefix="edge_pose_quant_") as tmp:
         # ONNX Runtime writes shape-inferred copies next to the model: work on a copy in a folder of ours
         src = Path(tmp) / "model.onnx"
-        shutil.copyfile(str(model_path), str(src))
-        source = onnx.load(str(src))
+        # weights stored as float16 (+ Cast, see export.store_weights_fp16) go back to float32 initializers,
+        # else the quantizer does not see them as Conv weights and leaves them in float
+        source = restore_fp32_weights(onnx.load(str(model_path)))
+        onnx.save(source, str(src))
         _check_opset(source)
         excluded = nodes_to_exclude(source, excluded_types, exclude_nodes)
         op_types = quantizable_op_types()
