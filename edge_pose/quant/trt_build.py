@@ -17,7 +17,6 @@ CI proves that the FP32 and QDQ INT8 ONNX files parse and build.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
@@ -31,6 +30,7 @@ import numpy as np
 from edge_pose.preprocess import INPUT_SIZE
 from edge_pose.runtime import cuda_api
 from edge_pose.runtime.tensorrt import import_tensorrt, sidecar_path, trt_flavor, trt_version
+from edge_pose.runtime.zoo import sha256
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +161,6 @@ def profile_shapes(batches, dla=False):
     if dla:
         lo = hi = opt
     return tuple((b,) + INPUT_CHW for b in (lo, opt, hi))
-
-
-def sha256(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _make_logger(trt, messages):
