@@ -79,7 +79,21 @@ def _commit(tmp, final):
     os.replace(str(tmp), str(final))
 
 
-class Sink:
+class CommitOrAbort:
+    """Context manager: close() (commit) when the block ends normally, abort() (discard) on an exception."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+class Sink(CommitOrAbort):
     """Base of file sinks: `path` (final), `tmp` (being written); close() commits, abort() discards."""
 
     def __init__(self, path):
@@ -106,16 +120,6 @@ class Sink:
             log.debug("ignored error while aborting %s", self.tmp, exc_info=True)
         _remove(self.tmp)
         self.closed = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------- records
@@ -295,7 +299,7 @@ class ImageFolderWriter(Sink):
         self.count += 1
 
 
-class ThreadedWriter:
+class ThreadedWriter(CommitOrAbort):
     """Runs a writer's `write` calls in a background thread (video encoding overlaps inference).
 
     Errors from the thread are raised by the next write() or by close(). close()/abort() pass on to the
@@ -349,12 +353,3 @@ class ThreadedWriter:
         self._stop()
         self.writer.abort()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
