@@ -223,6 +223,7 @@ def annotate_source(src, estimator, persons, outputs, draw_threshold=0.3, progre
     by_name = dict(writers)
     bar = _progress(src.name, total, progress)
     start = time.perf_counter()
+    committed = []
     try:
         for frame in prefetch(src, 4):
             if max_frames is not None and frame.index >= max_frames:
@@ -247,9 +248,13 @@ def annotate_source(src, estimator, persons, outputs, draw_threshold=0.3, progre
             result.message = "read %d of the %d frames the file lists" % (result.frames, src.frame_count)
         for _, w in writers:  # commit: video first, the JSONL last
             w.close()
+            committed.append(w)
     except BaseException:
         for _, w in writers:
             w.abort()
+        # all or nothing: an interrupt between two commits takes back the outputs already renamed
+        for w in committed:
+            sinks.remove_output(w.path)
         raise
     finally:
         result.seconds = time.perf_counter() - start

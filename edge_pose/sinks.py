@@ -61,6 +61,11 @@ def remove_stale_partials(final):
     return removed
 
 
+def remove_output(path):
+    """Delete a committed output (file or image folder), if present."""
+    _remove(path)
+
+
 def _remove(path):
     path = Path(path)
     if path.is_dir() and not path.is_symlink():

@@ -234,3 +234,17 @@ def test_interrupted_run_leaves_no_final_file_and_reruns(assets, tmp_path, capsy
 
     rc, stdout, _ = run([SAMPLE, "--out", out, "--model", assets["model"]], capsys)
     assert rc == 0 and "skipped" in stdout
+
+
+def test_interrupt_between_commits_takes_back_committed_outputs(assets, tmp_path, capsys, monkeypatch):
+    """Outputs are all or nothing: an interrupt after the video is renamed but before the JSONL is removes it."""
+    from edge_pose import sinks
+
+    def interrupted_close(self):
+        raise KeyboardInterrupt("between commits")
+
+    monkeypatch.setattr(sinks.JsonlWriter, "close", interrupted_close)
+    out = tmp_path / "out"
+    rc, _, _ = run([assets["clip"], "--out", out, "--model", assets["model"]], capsys)
+    assert rc == 130  # the CLI reports the interrupt
+    assert not any(p.exists() for p in outputs(out, "clip")), sorted(os.listdir(out))
