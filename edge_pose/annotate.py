@@ -202,14 +202,57 @@ class _SingleImageWriter:
         self._sink.abort()
 
 
-def annotate_source(src, estimator, persons, outputs, draw_threshold=0.3, progress=True, max_frames=None):
-    """Run one opened Source through persons + estimator into the outputs; returns a Result.
+class _Outputs:
+    """The writers of one input as one pipeline sink: every frame record to the JSONL and COCO results,
+    the annotated frame to the video / images; `close` commits them all (video first, the JSONL last),
+    `abort` takes every one back, including those already committed (all or nothing)."""
 
-    All writers commit together at the end; any exception (or interrupt) aborts them all.
-    """
+    def __init__(self, writers, result, bar=None):
+        self.writers = writers
+        self.by_name = dict(writers)
+        self.result = result
+        self.bar = bar
+        self.wants_image = any(k in self.by_name for k in ("video", "images", "image"))
+        self.committed = []
+
+    def write(self, record, image):
+        self.by_name["jsonl"].write(record)
+        self.by_name["coco"].write_frame(record["frame"], record["persons"])
+        if "video" in self.by_name:
+            self.by_name["video"].write(image)
+        elif "images" in self.by_name or "image" in self.by_name:
+            (self.by_name.get("images") or self.by_name["image"]).write(image, record.get("file"))
+        self.result.frames += 1
+        self.result.persons += len(record["persons"])
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.result.frames % 10 == 0:
+                self.bar.set_postfix_str("%.1f persons/frame" % self.result.persons_per_frame, refresh=False)
+
+    def close(self):
+        try:
+            for _, w in self.writers:
+                w.close()
+                self.committed.append(w)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self):
+        from edge_pose import sinks
+
+        for _, w in self.writers:
+            w.abort()
+        for w in self.committed:
+            sinks.remove_output(w.path)
+
+
+def annotate_source(src, estimator, persons, outputs, draw_threshold=0.3, progress=True, max_frames=None,
+                    tracker=None, smoother=None):
+    """Run one opened Source through the pipeline (lossless: every frame, in order) into the outputs;
+    returns a Result. All writers commit together at the end; any exception (or interrupt) aborts them all."""
     from edge_pose import sinks
-    from edge_pose.draw import draw_people
-    from edge_pose.sources import prefetch
+    from edge_pose.pipeline import Pipeline
 
     for p in outputs.values():
         if p is not None:
@@ -219,43 +262,18 @@ def annotate_source(src, estimator, persons, outputs, draw_threshold=0.3, progre
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
     persons.reset()
-    writers = _writers(src, outputs)
-    by_name = dict(writers)
     bar = _progress(src.name, total, progress)
     start = time.perf_counter()
-    committed = []
     try:
-        for frame in prefetch(src, 4):
-            if max_frames is not None and frame.index >= max_frames:
-                break
-            people = persons(frame.image, estimator)
-            by_name["jsonl"].write_frame(frame.index, frame.time, people, frame.name)
-            by_name["coco"].write_frame(frame.index, people)
-            if "video" in by_name:
-                by_name["video"].write(draw_people(frame.image, people, draw_threshold))
-            elif "images" in by_name or "image" in by_name:
-                (by_name.get("images") or by_name["image"]).write(draw_people(frame.image, people, draw_threshold),
-                                                                   frame.name)
-            result.frames += 1
-            result.persons += len(people)
-            if bar is not None:
-                bar.update(1)
-                if result.frames % 10 == 0:
-                    bar.set_postfix_str("%.1f persons/frame" % result.persons_per_frame, refresh=False)
+        out = _Outputs(_writers(src, outputs), result, bar)
+        pipeline = Pipeline(src, estimator, persons, tracker=tracker, smoother=smoother, sinks=[out],
+                            policy="queue", draw_threshold=draw_threshold, overlay=False, max_frames=max_frames)
+        pipeline.run()
         if result.frames == 0:
+            out.abort()
             raise IOError("%s: no frames could be read" % src.uri)
         if src.frame_count and max_frames is None and result.frames != src.frame_count:
             result.message = "read %d of the %d frames the file lists" % (result.frames, src.frame_count)
-        for _, w in writers:  # commit: video first, the JSONL last
-            w.close()
-            committed.append(w)
-    except BaseException:
-        for _, w in writers:
-            w.abort()
-        # all or nothing: an interrupt between two commits takes back the outputs already renamed
-        for w in committed:
-            sinks.remove_output(w.path)
-        raise
     finally:
         result.seconds = time.perf_counter() - start
         if bar is not None:

@@ -15,6 +15,10 @@ COMMANDS = {
     "bench": ("edge_pose.bench", "latency (batch 1 and 8) and end-to-end annotate FPS per model and backend",
               "Per model and backend: inference latency at batch 1 and 8 (median, p90) and the end-to-end annotate "
               "FPS on the first frames of a video."),
+    "run": ("edge_pose.run", "live pose estimation: camera / stream / file -> window, recording, JSONL, HTTP",
+            "Run the threaded pipeline on a live source (or a file) until it ends, q / Esc in the window, Ctrl-C or "
+            "SIGTERM. `edge-pose --camera 0` is short for `edge-pose run --camera 0`."),
+    "config": ("edge_pose.config_cmd", "show the effective runtime config (`edge-pose config print`)", None),
     "calibrate": ("edge_pose.quant.calibrate", "INT8 calibration: QDQ INT8 ONNX behind an FP32-vs-INT8 AP gate",
                   "Calibrate an FP32 ONNX on person crops (made as at inference) and write a QDQ INT8 ONNX, only if "
                   "its OKS AP is within --max-ap-drop of FP32 (or --force)."),
@@ -49,6 +53,9 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].split("=", 1)[0] in ("--camera", "--source"):
+        argv = ["run"] + argv  # `edge-pose --camera 0`: the live view
     args = parser.parse_args(argv)
     if not getattr(args, "module", None):
         parser.print_help()

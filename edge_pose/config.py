@@ -95,7 +95,32 @@ _CHOICES = {
 }
 
 
-def _build(cls, data, where):
+def _check_type(path, default, value):
+    """A value whose default is a bool / number / string must be one too (None stays allowed)."""
+    if value is None or default is None or isinstance(default, (list, dict)):
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            ok = value.is_integer()
+        want = "a number"
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+        want = "a string"
+    else:
+        return
+    if not ok:
+        raise ConfigError("%s: expected %s, got %r" % (path, want, value))
+
+
+def _build(cls, data, where, nested=None, choices=None):
+    """Mapping -> dataclass `cls`, recursively (nested: {(cls, key): sub-dataclass}); unknown keys, values
+    outside `choices` ({dotted path: allowed}) and values of the wrong type raise ConfigError naming the key."""
+    nested = _NESTED if nested is None else nested
+    choices_by_path = _CHOICES if choices is None else choices
     if data is None:
         return cls()
     if not isinstance(data, dict):
@@ -106,15 +131,19 @@ def _build(cls, data, where):
         path = (where + "." if where else "") + key
         if key not in fields:
             raise ConfigError("unknown key %r (allowed: %s)" % (path, ", ".join(sorted(fields))))
-        sub = _NESTED.get((cls, key))
+        sub = nested.get((cls, key))
         if sub is not None and value is not None:
             if isinstance(value, list):
-                kwargs[key] = [_build(sub, v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+                kwargs[key] = [_build(sub, v, "%s[%d]" % (path, i), nested, choices_by_path)
+                               for i, v in enumerate(value)]
             else:
-                kwargs[key] = _build(sub, value, path)
+                kwargs[key] = _build(sub, value, path, nested, choices_by_path)
         else:
+            f = fields[key]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            _check_type(path, default, value)
             kwargs[key] = value
-        choices = _CHOICES.get(path)
+        choices = choices_by_path.get(path)
         if choices and kwargs[key] not in choices:
             raise ConfigError("%s: %r is not one of %s" % (path, kwargs[key], ", ".join(choices)))
     return cls(**kwargs)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -358,3 +359,60 @@ class ThreadedWriter(CommitOrAbort):
         self._stop()
         self.writer.abort()
 
+
+
+class FrameVideoWriter(VideoWriter):
+    """VideoWriter fed by the pipeline: `write(record, image)` writes the annotated image."""
+
+    def write(self, record, image=None):
+        if image is not None:
+            super().write(image)
+
+
+# ---------------------------------------------------------------------------------------------------- window
+
+def window_problem():
+    """Why no window can open here (a phrase), or None: a headless OpenCV build or no display."""
+    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
+    if gui and gui[0].split(":", 1)[1].strip().upper() == "NONE":
+        return ("this OpenCV has no GUI (opencv-python-headless); pip install opencv-python for a window, or run "
+                "with --headless (and --serve PORT for a browser view)")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display ($DISPLAY is not set): run with --headless (and --serve PORT for a browser view)"
+    return None
+
+
+class WindowSink:
+    """An OpenCV window showing the annotated frames; `write` returns False (stop) on q, Esc or when the
+    window is closed."""
+
+    wants_image = True
+
+    def __init__(self, title="edge-pose"):
+        problem = window_problem()
+        if problem:
+            raise RuntimeError("cannot open a window: " + problem)
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise RuntimeError("cannot open a window: %s" % " ".join(str(exc).split())) from None
+
+    def write(self, record, image):
+        if image is None:
+            return True
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), ord("Q"), 27):
+            return False
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:
+            return False
+
+    def close(self):
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass

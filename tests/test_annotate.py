@@ -63,9 +63,12 @@ def test_output_contract(assets, tmp_path, capsys):
     people = [p for r in records for p in r["persons"]]
     assert people, "the tiny model's confident peaks should give people"
     for p in people:
-        assert set(p) == {"id", "box", "score", "keypoints"}
-        assert len(p["box"]) == 4 and isinstance(p["id"], int)
+        assert set(p) == {"track_id", "box", "score", "keypoints", "smoothed"}
+        assert len(p["box"]) == 4 and (p["track_id"] is None or isinstance(p["track_id"], int))
         assert np.asarray(p["keypoints"]).shape == (17, 3)
+        assert p["smoothed"] is None or np.asarray(p["smoothed"]).shape == (17, 3)
+    assert {"preprocess", "infer", "decode", "latency"} <= set(records[0]["timings"])
+    assert records[-1]["stats"]["dropped"] == 0  # lossless: every frame of a file
     # COCO results: load with pycocotools against ground truth naming the frames
     from pycocotools.coco import COCO
 
