@@ -168,6 +168,7 @@ class Pipeline:
                 if item is END:
                     self._put(self._q_post, END)
                     return
+                behind = self.capture.newest - item.index  # newer frames captured before this one was taken
                 t0 = time.perf_counter()
                 self.pose.reset()
                 people = self.persons(item.image, self.pose)
@@ -176,6 +177,7 @@ class Pipeline:
                 timings["capture_wait"] = 1e3 * (t0 - item.mono)
                 timings["persons"] = max(0.0, total - sum(self.pose.timings.values()))
                 timings["crops"] = self.pose.crops
+                timings["behind"] = behind
                 self._put(self._q_post, (item, people, timings))
         except _Stop:
             return
@@ -221,8 +223,9 @@ class Pipeline:
         rec = {"frame": int(item.index), "time": None if item.time is None else round(float(item.time), 6),
                "captured": round(item.wall, 6),
                "persons": [person_out(p) for p in people],
-               "timings": {k: round(float(v), 3) for k, v in timings.items() if k != "crops"},
+               "timings": {k: round(float(v), 3) for k, v in timings.items() if k not in ("crops", "behind")},
                "stats": {"fps": round(self.fps(), 2), "dropped": self.capture.dropped,
+                         "behind": int(timings.get("behind", 0)), "crops": int(timings.get("crops", 0)),
                          "queues": self.queue_depths(), "reconnects": self.capture.reconnects}}
         if item.name is not None:
             rec["file"] = str(item.name)
