@@ -39,6 +39,12 @@ def add_arguments(p):
     p.add_argument("--repeat", type=int, default=20, metavar="R", help="timed inference calls per batch size")
     p.add_argument("--batches", default="1,8", metavar="B[,B...]", help="batch sizes to time (default 1,8)")
     p.add_argument("--json-out", default=None, metavar="F", help="write the results as JSON here")
+    p.add_argument("--report", default="latency", metavar="R[,R...]",
+                   help="latency: inference latency + annotate FPS (default); pipeline: the live pipeline on --video "
+                        "with --realtime (pipelined / inference-only FPS, capture->result latency); smoothing: "
+                        "jitter and lag of the keypoint filters on the shared videos and synthetic tracks")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N",
+                   help="pipeline report: stop after N frames (default: the whole video)")
 
 
 def time_infer(backend, batch_size, repeat=20, warmup=3, seed=0):
@@ -132,12 +138,71 @@ def format_table(rows, batches):
 
 
 def main(args):
+    reports = [r.strip() for r in args.report.split(",") if r.strip()]
+    unknown = [r for r in reports if r not in ("latency", "pipeline", "smoothing")]
+    if unknown or not reports:
+        print("%s: error: --report %s: choose from latency, pipeline, smoothing" % (PROG, args.report), file=sys.stderr)
+        return 2
+    out, rc = {"machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, 0
+    if "latency" in reports:
+        rc = max(rc, latency_report(args, out))
+    if "pipeline" in reports:
+        rc = max(rc, pipeline_report(args, out))
+    if "smoothing" in reports:
+        rc = max(rc, smoothing_report(args, out))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+        print("wrote %s" % args.json_out)
+    return rc
+
+
+def _models(args):
+    from edge_pose import runtime
+
+    return [m.strip() for m in (args.models or ",".join(runtime.shipped_names())).split(",") if m.strip()]
+
+
+def pipeline_report(args, out):
+    from edge_pose.bench_pipeline import format_pipeline, pipeline_run
+    from edge_pose.sources import quiet_ffmpeg
+
+    quiet_ffmpeg()
+    video = args.video or str(DEFAULT_VIDEO)
+    rows, failed = [], False
+    for model in _models(args):
+        try:
+            rows.append(pipeline_run(model, video, threads=args.threads, device=args.device,
+                                     max_frames=args.max_frames))
+        except Exception as exc:
+            print("%s: error: pipeline %s: %s" % (PROG, model, exc), file=sys.stderr)
+            rows.append({"model": model, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            failed = True
+        print("%s: pipeline %s done" % (PROG, model), file=sys.stderr, flush=True)
+    print("pipeline (%s, --realtime, newest-frame capture, tracking + smoothing + JSONL):" % video)
+    print(format_pipeline(rows))
+    out["pipeline"] = rows
+    return 1 if failed else 0
+
+
+def smoothing_report(args, out):
+    from edge_pose.smooth_report import format_smoothing_report
+    from edge_pose.smooth_report import smoothing_report as report
+
+    result = report(threads=args.threads)
+    print(format_smoothing_report(result))
+    out["smoothing"] = result
+    return 0
+
+
+def latency_report(args, out):
     from edge_pose import runtime
     from edge_pose.estimator import PoseEstimator
     from edge_pose.sources import quiet_ffmpeg
 
     quiet_ffmpeg()
-    models = [m.strip() for m in (args.models or ",".join(runtime.shipped_names())).split(",") if m.strip()]
+    models = _models(args)
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()] or ["auto"]
     batches = sorted(set(int(b) for b in args.batches.split(",") if b.strip()))
     video = args.video or None
@@ -177,11 +242,5 @@ def main(args):
     if video:
         print("annotate FPS: first %d frames of %s, persons=%s, everything included (decode, persons, infer, "
               "draw, H.264, JSONL)" % (args.frames, video, args.persons))
-    if args.json_out:
-        out = {"machine": machine(), "batches": batches, "repeat": args.repeat, "results": rows,
-               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
-        print("wrote %s" % args.json_out)
+    out.update({"batches": batches, "repeat": args.repeat, "results": rows})
     return 1 if failed else 0
