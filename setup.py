@@ -30,6 +30,8 @@ setup(
     long_description=open("README.md").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["edge_pose", "edge_pose.*"]),
+    # the systemd unit template and the service's default config (scripts/edge-pose.service.in links here)
+    package_data={"edge_pose": ["data/*.in", "data/*.yaml"]},
     python_requires=">=3.8",
     install_requires=[
         "numpy>=1.20",
@@ -43,7 +45,8 @@ setup(
         # torch 2.13.0 is the CPU build on the development machines; any torch >= 2.1 works for training
         "train": ["torch>=2.1,<2.14", "onnx>=1.14"],
         "trt": ["cuda-python>=12,<13"],  # CUDA 12 drivers (JetPack 6); JetPack 5: pycuda
-        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5"],
+        "mqtt": ["paho-mqtt>=2"],  # MqttSink (edge_pose/push.py)
+        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5", "paho-mqtt>=2"],
     },
     entry_points={"console_scripts": ["edge-pose=edge_pose.cli:main"]},
     include_package_data=True,
