@@ -40,7 +40,7 @@ def pipeline_run(model, video, threads=None, device="cpu", max_frames=None, conf
     """Run the live pipeline on `video` (realtime) with `model`; returns the figures as a dict."""
     from edge_pose.estimator import PoseEstimator
     from edge_pose.pipeline import Pipeline
-    from edge_pose.push import RotatingJsonlWriter
+    from edge_pose.rotating import RotatingJsonlWriter
     from edge_pose.run import make_person_source, make_smoother, make_tracker
     from edge_pose.run_config import parse_run_config
     from edge_pose.sources import open_source

@@ -18,6 +18,10 @@ COMMANDS = {
     "run": ("edge_pose.run", "live pose estimation: camera / stream / file -> window, recording, JSONL, HTTP",
             "Run the threaded pipeline on a live source (or a file) until it ends, q / Esc in the window, Ctrl-C or "
             "SIGTERM. `edge-pose --camera 0` is short for `edge-pose run --camera 0`."),
+    "service": ("edge_pose.service", "install / uninstall / print the systemd unit of the headless service",
+                "The systemd unit running `edge-pose run --config /etc/edge-pose/config.yaml --headless` at boot. "
+                "print: the unit on stdout; install (root): user, default config, unit, enable + start; "
+                "uninstall: stop, disable, remove (--purge: also config, data and user)."),
     "config": ("edge_pose.config_cmd", "show the effective runtime config (`edge-pose config print`)", None),
     "calibrate": ("edge_pose.quant.calibrate", "INT8 calibration: QDQ INT8 ONNX behind an FP32-vs-INT8 AP gate",
                   "Calibrate an FP32 ONNX on person crops (made as at inference) and write a QDQ INT8 ONNX, only if "

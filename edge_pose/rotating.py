@@ -60,9 +60,9 @@ class RotatingJsonlWriter:
             self._handler = _TimeHandler(self.path, when=when, interval=interval, backupCount=int(backups),
                                          encoding="utf-8")
         else:
-            if max_bytes is not None and int(max_bytes) <= 0:
-                raise ValueError("max_bytes must be > 0 (or use `when` for time rotation)")
-            self._handler = _SizeHandler(self.path, maxBytes=int(max_bytes), backupCount=int(backups),
+            if max_bytes is not None and int(max_bytes) < 0:
+                raise ValueError("max_bytes must be >= 0 (0 or None: never rotate; or use `when` for time rotation)")
+            self._handler = _SizeHandler(self.path, maxBytes=int(max_bytes or 0), backupCount=int(backups),
                                          encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self.fsync = fsync

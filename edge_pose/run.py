@@ -116,9 +116,10 @@ def make_sinks(cfg, source, estimator):
         if out.record:
             made.append(sinks.ThreadedWriter(sinks.FrameVideoWriter(out.record, source.fps or 30.0), 4))
         if out.jsonl:
-            from edge_pose.push import RotatingJsonlWriter
+            from edge_pose.rotating import RotatingJsonlWriter
 
-            made.append(RotatingJsonlWriter(out.jsonl, max_bytes=out.jsonl_max_bytes, backups=out.jsonl_backups))
+            made.append(RotatingJsonlWriter(out.jsonl, max_bytes=out.jsonl_max_bytes or None,
+                                            backups=out.jsonl_backups))
         if out.mqtt.host:
             from edge_pose.push import MqttSink
 
@@ -220,10 +221,11 @@ def _heartbeat(pipeline):
         return None
     from edge_pose.watchdog import Heartbeat
 
-    beat = Heartbeat(status_fn=lambda: "%.1f FPS, %d frames" % (pipeline.fps(), pipeline.finished))
+    beat = Heartbeat(status=lambda: "%.1f FPS, %d frames, %d dropped" % (
+        pipeline.fps(), pipeline.finished, pipeline.capture.dropped))
     pipeline.on_record.append(lambda record: beat.beat())
     beat.start()
-    beat.ready()
+    beat.ready()  # the model is loaded and the outputs are open: frames are about to flow
     return beat
 
 

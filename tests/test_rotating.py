@@ -98,7 +98,11 @@ def test_write_errors_are_raised_not_swallowed(tmp_path):
     with pytest.raises(TypeError):
         w.write({"frame": object()})
     with pytest.raises(ValueError):
-        RotatingJsonlWriter(tmp_path / "g.jsonl", max_bytes=0)
+        RotatingJsonlWriter(tmp_path / "g.jsonl", max_bytes=-1)
+    with RotatingJsonlWriter(tmp_path / "h.jsonl", max_bytes=0, backups=2) as never:  # 0: never rotates
+        for i in range(200):
+            never.write({"frame": i, "pad": "x" * 50})
+    assert never.files() == [str(tmp_path / "h.jsonl")] and len((tmp_path / "h.jsonl").read_text().splitlines()) == 200
 
 
 def test_time_rotation(tmp_path):
