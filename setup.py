@@ -40,6 +40,9 @@ setup(
         "PyYAML>=5.4",
         "tqdm>=4.60",
         "av>=10",  # H.264 video output (annotate); falls back to OpenCV mp4v without it
+        # /metrics of the headless service (edge_pose.serve): pure Python, no dependencies, ~100 KB, so not an
+        # extra that a Jetson install would miss; imported lazily (without it /metrics answers 503)
+        "prometheus-client>=0.12",
     ] + opencv_requirement(),
     extras_require={
         # torch 2.13.0 is the CPU build on the development machines; any torch >= 2.1 works for training
@@ -50,4 +53,5 @@ setup(
     },
     entry_points={"console_scripts": ["edge-pose=edge_pose.cli:main"]},
     include_package_data=True,
+    package_data={"edge_pose.serve": ["static/*"]},
 )
