@@ -131,7 +131,7 @@ def make_sinks(cfg, source, estimator):
 
             hub = LiveHub()
             made.append(hub)
-            server = PoseServer(hub, cfg.http, pose_fn=_locked_pose_fn(estimator))
+            server = PoseServer(hub, cfg.http, pose_fn=_request_pose_fn(cfg))
     except BaseException:
         for sink in made:
             (getattr(sink, "abort", None) or sink.close)()
@@ -139,15 +139,19 @@ def make_sinks(cfg, source, estimator):
     return made, server
 
 
-def _locked_pose_fn(estimator):
-    """POST /api/pose: whole-image person search with the pipeline's model, one request at a time."""
-    from edge_pose.persons import make_person_source
+def _request_pose_fn(cfg):
+    """POST /api/pose: people in one image (window scan), with a second instance of the model, loaded at the
+    first request, so that requests never disturb the pipeline's own timings. The server serialises calls."""
+    from edge_pose.serve import image_pose_fn
 
+    state = {}
     lock = threading.Lock()
 
     def pose(image):
         with lock:
-            return make_person_source("windows")(image, estimator)
+            if "fn" not in state:
+                state["fn"] = image_pose_fn(open_estimator(cfg), "windows")
+        return state["fn"](image)
     return pose
 
 
@@ -195,7 +199,7 @@ def _run(cfg, source, max_frames=None):
         heartbeat = _heartbeat(pipeline)
         if server is not None:
             server.start()
-            print("%s: serving http://%s:%d/" % (PROG, server.host, server.port), file=sys.stderr, flush=True)
+            print("%s: serving %s" % (PROG, server.url), file=sys.stderr, flush=True)
         print("%s: %s -> model %s" % (PROG, source.uri, estimator.describe()), file=sys.stderr, flush=True)
         previous = _on_signals(pipeline.stop)
         try:

@@ -6,7 +6,7 @@
     tracking:  track.TrackerParams
     smoothing: {method: kalman, kalman: smooth.KalmanParams, one_euro: smooth.OneEuroParams}
     outputs:   {window, record, jsonl, jsonl_max_bytes, jsonl_backups, draw_threshold, overlay, mqtt: {...}}
-    http:      serve.server.ServeParams (port null: no server)
+    http:      serve.server.ServeParams (host 127.0.0.1, token, limits...; port null: no server)
 
 Every key is optional (defaults below); unknown keys, values of the wrong type and values outside a
 fixed set are refused with a message naming the key and the allowed values. `edge-pose config print`
@@ -90,6 +90,10 @@ def _make_classes():
     TrackerParams, KalmanParams, OneEuroParams, ServeParams = _section_classes()
 
     @dataclass
+    class HttpCfg(ServeParams):
+        port: Optional[int] = None  # null: no HTTP server (`--serve PORT` sets it)
+
+    @dataclass
     class SmoothingCfg:
         method: str = "kalman"  # kalman | one_euro | none
         kalman: KalmanParams = field(default_factory=KalmanParams)
@@ -103,11 +107,11 @@ def _make_classes():
         tracking: TrackerParams = field(default_factory=TrackerParams)
         smoothing: SmoothingCfg = field(default_factory=SmoothingCfg)
         outputs: OutputsCfg = field(default_factory=OutputsCfg)
-        http: ServeParams = field(default_factory=ServeParams)
+        http: HttpCfg = field(default_factory=HttpCfg)
 
     nested = {(RunConfig, "source"): SourceCfg, (RunConfig, "model"): ModelCfg, (RunConfig, "persons"): PersonsCfg,
               (RunConfig, "tracking"): TrackerParams, (RunConfig, "smoothing"): SmoothingCfg,
-              (RunConfig, "outputs"): OutputsCfg, (RunConfig, "http"): ServeParams,
+              (RunConfig, "outputs"): OutputsCfg, (RunConfig, "http"): HttpCfg,
               (SmoothingCfg, "kalman"): KalmanParams, (SmoothingCfg, "one_euro"): OneEuroParams,
               (OutputsCfg, "mqtt"): MqttCfg}
     return RunConfig, nested
@@ -142,6 +146,11 @@ def _check(cfg):
         raise ConfigError("outputs.draw_threshold: must be in [0, 1], got %r" % cfg.outputs.draw_threshold)
     if cfg.outputs.mqtt.qos not in (0, 1, 2):
         raise ConfigError("outputs.mqtt.qos: %r is not one of 0, 1, 2" % cfg.outputs.mqtt.qos)
+    if cfg.http.port is not None:
+        try:
+            cfg.http.validate()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def load_run_config(path=None, overrides=None):
