@@ -43,7 +43,7 @@ setup(
         # torch 2.13.0 is the CPU build on the development machines; any torch >= 2.1 works for training
         "train": ["torch>=2.1,<2.14", "onnx>=1.14"],
         "trt": ["cuda-python>=12,<13"],  # CUDA 12 drivers (JetPack 6); JetPack 5: pycuda
-        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5"],
+        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5", "filterpy>=1.4"],
     },
     entry_points={"console_scripts": ["edge-pose=edge_pose.cli:main"]},
     include_package_data=True,
