@@ -31,7 +31,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["edge_pose", "edge_pose.*"]),
     # the systemd unit template and the service's default config (scripts/edge-pose.service.in links here)
-    package_data={"edge_pose": ["data/*.in", "data/*.yaml"]},
+    # the live page's static files
+    package_data={"edge_pose": ["data/*.in", "data/*.yaml"], "edge_pose.serve": ["static/*"]},
     python_requires=">=3.8",
     install_requires=[
         "numpy>=1.20",
@@ -40,6 +41,7 @@ setup(
         "PyYAML>=5.4",
         "tqdm>=4.60",
         "av>=10",  # H.264 video output (annotate); falls back to OpenCV mp4v without it
+        "scipy>=1.5",  # Hungarian assignment of the tracker (scipy.optimize.linear_sum_assignment)
         # /metrics of the headless service (edge_pose.serve): pure Python, no dependencies, ~100 KB, so not an
         # extra that a Jetson install would miss; imported lazily (without it /metrics answers 503)
         "prometheus-client>=0.12",
@@ -49,9 +51,10 @@ setup(
         "train": ["torch>=2.1,<2.14", "onnx>=1.14"],
         "trt": ["cuda-python>=12,<13"],  # CUDA 12 drivers (JetPack 6); JetPack 5: pycuda
         "mqtt": ["paho-mqtt>=2"],  # MqttSink (edge_pose/push.py)
-        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5", "paho-mqtt>=2"],
+        # filterpy: the reference the vectorised Kalman filter is tested against
+        "dev": ["torch>=2.1,<2.14", "onnx>=1.14", "pytest>=7", "ruff>=0.5", "vermin>=1.5", "paho-mqtt>=2",
+                "filterpy>=1.4"],
     },
     entry_points={"console_scripts": ["edge-pose=edge_pose.cli:main"]},
     include_package_data=True,
-    package_data={"edge_pose.serve": ["static/*"]},
 )

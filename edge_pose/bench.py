@@ -187,10 +187,15 @@ def pipeline_report(args, out):
 
 
 def smoothing_report(args, out):
-    from edge_pose.smooth_report import format_smoothing_report
+    from edge_pose.smooth_report import DEFAULT_VIDEOS, format_smoothing_report
     from edge_pose.smooth_report import smoothing_report as report
 
-    result = report(threads=args.threads)
+    videos = [v for v in DEFAULT_VIDEOS if Path(v).is_file()]
+    if not videos:
+        print("%s: error: smoothing: none of the shared videos is here (%s)" % (PROG, ", ".join(DEFAULT_VIDEOS)),
+              file=sys.stderr)
+        return 1
+    result = report(videos, threads=args.threads, max_frames=args.max_frames or 300)
     print(format_smoothing_report(result))
     out["smoothing"] = result
     return 0
