@@ -1,6 +1,7 @@
-"""Where person boxes come from: the whole frame, windows over it, or each person's own pose in the last frame.
+"""Where person boxes come from: the whole frame, windows over it, a person detector, or each person's own
+pose in the last frame.
 
-A person source has two steps around the pose model, so that a detector can take the same slot later:
+A person source has two steps around the pose model:
 
     boxes = source.propose(frame, source.people)     # (M, 4) float [x, y, w, h] to estimate poses in
     people = pose_fn(frame, boxes)                   # e.g. a PoseEstimator: person dicts, one per box
@@ -21,6 +22,11 @@ or in one call `people = source(frame, pose_fn)`. A person is a dict {"box": [x,
   confident keypoints, is dropped. While nobody is tracked, and every `reacquire_every` frames, an
   acquisition source (WindowScan by default) proposes more boxes; a new person is kept only if it is seen
   again in the box of its own keypoints with the same pose (`confirm`) and does not repeat a tracked one.
+- `DetectorSource`: boxes from a person detector (edge_pose.detectors: HOG, or a YOLO-layout ONNX). Mode
+  "detector" is FromKeypoints with it as acquisition, re-run every N frames and after a person is lost.
+
+Ids given here (`id`) only follow a person while its box is carried; stable ids across losses come from
+track.Tracker, run after the person source.
 """
 from __future__ import annotations
 
@@ -153,6 +159,32 @@ def confirm(frame, people, pose_fn, agree=0.5, min_score=0.2, threshold=0.3, min
     return [p for p, s in zip(again, sim) if s >= agree and p["score"] >= min_score]
 
 
+def select_people(people, kept=(), min_score=0.2, same_pose=0.3, same_box=0.5, threshold=0.3):
+    """People scoring >= min_score, best first, without those that repeat a pose in `kept` or a better-scoring
+    one among themselves (pose similarity > same_pose, or IoU of their keypoint boxes > same_box)."""
+    kept = list(kept)
+    cands = [p for p in people if p["score"] >= min_score]
+    cands.sort(key=lambda p: -p["score"])
+    if not cands:
+        return []
+    kp = keypoints_array(cands)
+    boxes, _ = keypoint_boxes(kp, threshold, 1, 1.0)
+    sim = pose_similarity(kp, kp, threshold)
+    iou = box_iou(boxes, boxes)
+    if kept:
+        kkp = keypoints_array(kept)
+        kboxes, _ = keypoint_boxes(kkp, threshold, 1, 1.0)
+        dup_kept = ((pose_similarity(kp, kkp, threshold) > same_pose) | (box_iou(boxes, kboxes) > same_box)).any(axis=1)
+    else:
+        dup_kept = np.zeros(len(cands), bool)
+    same = (sim > same_pose) | (iou > same_box)
+    chosen = []
+    for i in range(len(cands)):  # greedy NMS over a handful of candidates
+        if not dup_kept[i] and not any(same[i, j] for j in chosen):
+            chosen.append(i)
+    return [cands[i] for i in chosen]
+
+
 class PersonSource:
     """Base of person sources. Subclasses implement `propose`; `update` here keeps everyone and numbers them
     1, 2, ... in each frame (no tracking)."""
@@ -239,28 +271,7 @@ class WindowScan(PersonSource):
 
     def select(self, people, kept=()):
         """People above min_score that do not repeat a pose in `kept` or a better one among themselves."""
-        kept = list(kept)
-        cands = [p for p in people if p["score"] >= self.min_score]
-        cands.sort(key=lambda p: -p["score"])
-        if not cands:
-            return []
-        kp = keypoints_array(cands)
-        boxes, _ = keypoint_boxes(kp, self.keypoint_threshold, 1, 1.0)
-        sim = pose_similarity(kp, kp, self.keypoint_threshold)
-        iou = box_iou(boxes, boxes)
-        if kept:
-            kkp = keypoints_array(kept)
-            kboxes, _ = keypoint_boxes(kkp, self.keypoint_threshold, 1, 1.0)
-            dup_kept = ((pose_similarity(kp, kkp, self.keypoint_threshold) > self.same_pose)
-                        | (box_iou(boxes, kboxes) > self.same_box)).any(axis=1)
-        else:
-            dup_kept = np.zeros(len(cands), bool)
-        same = (sim > self.same_pose) | (iou > self.same_box)
-        chosen = []
-        for i in range(len(cands)):  # greedy NMS over a handful of candidates
-            if not dup_kept[i] and not any(same[i, j] for j in chosen):
-                chosen.append(i)
-        return [cands[i] for i in chosen]
+        return select_people(people, kept, self.min_score, self.same_pose, self.same_box, self.keypoint_threshold)
 
     def update(self, people, frame, pose_fn=None):
         kept = self.select(people)
@@ -270,6 +281,57 @@ class WindowScan(PersonSource):
 
     def __call__(self, frame, pose_fn):
         boxes = self.propose(frame, self.people)
+        return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
+
+
+class DetectorSource(PersonSource):
+    """Boxes from a person detector (`detectors.make_detector`: "hog" or a YOLO-layout .onnx), then the
+    same selection as WindowScan: poses scoring >= min_score, no repeats, and with a pose_fn (as in
+    `__call__`) only those found again in the box of their own keypoints (similarity >= `confirm`).
+
+    As FromKeypoints' acquisition source, a detection of a person already tracked is estimated again and then
+    dropped as a repeat (a detector's box and a keypoint box differ too much in extent to tell beforehand).
+    `scores` holds the last detection scores (best first, at most max_detections), `ms` the detector's time.
+    """
+
+    name = "detector"
+
+    def __init__(self, detector="hog", min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3,
+                 confirm=0.5, max_detections=20, **detector_options):
+        from edge_pose.detectors import make_detector
+
+        super().__init__()
+        self.detector = make_detector(detector, **detector_options)
+        if self.detector is None:
+            raise ValueError("the detector person source needs a detector (hog or a .onnx path), not none")
+        self.min_score = float(min_score)
+        self.same_pose = float(same_pose)
+        self.same_box = float(same_box)
+        self.keypoint_threshold = float(keypoint_threshold)
+        self.confirm = float(confirm or 0.0)
+        self.max_detections = int(max_detections)
+        self.scores = np.zeros(0)
+
+    @property
+    def ms(self):
+        return self.detector.ms
+
+    def propose(self, frame, previous=()):
+        boxes, scores = self.detector(frame)
+        self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)[:self.max_detections]
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[:self.max_detections]
+
+    def select(self, people, kept=()):
+        return select_people(people, kept, self.min_score, self.same_pose, self.same_box, self.keypoint_threshold)
+
+    def update(self, people, frame, pose_fn=None):
+        kept = self.select(people)
+        if kept and pose_fn is not None and self.confirm:
+            kept = self.select(confirm(frame, kept, pose_fn, self.confirm, self.min_score, self.keypoint_threshold))
+        return super().update(kept, frame)
+
+    def __call__(self, frame, pose_fn):
+        boxes = self.propose(frame)
         return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
 
 
@@ -286,13 +348,15 @@ class FromKeypoints(PersonSource):
     (0: only while nobody is tracked); default WindowScan(). confirm_new: a new person is re-estimated in
     the box of its own keypoints in the same frame and kept when both poses agree at least this much (pose
     similarity, 0..1; 0 turns the check off). max_persons: at most that many people (None: no cap).
+    reacquire_on_loss: also acquire in the frame after a tracked person was lost (as MediaPipe and RTMPose
+    re-run their detector when a track is lost).
     """
 
     name = "keypoints"
 
     def __init__(self, acquire=None, min_score=0.2, new_score=0.25, keypoint_threshold=0.3, min_keypoints=4,
                  enlarge=1.2, reacquire_every=15, max_persons=None, confirm_new=0.5, min_scale=0.8,
-                 box_threshold=0.0):
+                 box_threshold=0.0, reacquire_on_loss=False):
         super().__init__()
         # the acquisition source only proposes and selects here: confirmation is done below, once
         self.acquire = WindowScan(min_score=new_score, confirm=0) if acquire is None else acquire
@@ -306,6 +370,7 @@ class FromKeypoints(PersonSource):
         self.confirm_new = float(confirm_new or 0.0)
         self.min_scale = float(min_scale or 0.0)
         self.box_threshold = float(box_threshold)
+        self.reacquire_on_loss = bool(reacquire_on_loss)
         self.reset()
 
     def reset(self):
@@ -313,6 +378,7 @@ class FromKeypoints(PersonSource):
         self._next_id = 1
         self._since_acquire = 0
         self._carried_ids = []
+        self._lost = False
         self.acquired = False
         if hasattr(self, "acquire"):
             self.acquire.reset()
@@ -330,6 +396,8 @@ class FromKeypoints(PersonSource):
             return True
         if self.max_persons is not None and n_tracked >= self.max_persons:
             return False
+        if self.reacquire_on_loss and self._lost:
+            return True
         return self.reacquire_every > 0 and self._since_acquire >= self.reacquire_every
 
     def propose(self, frame, previous=()):
@@ -355,8 +423,9 @@ class FromKeypoints(PersonSource):
         for person, pid in zip(people[:n], self._carried_ids):
             person["id"] = pid
             carried.append(person)
-        carried = self._alive(carried)
-        carried.sort(key=lambda p: -p["score"])
+        alive = self._alive(carried)
+        self._lost = len(alive) < len(self._carried_ids)
+        carried = sorted(alive, key=lambda p: -p["score"])
         kept = []  # drop a track that has drifted onto a better-scoring track's person
         for person in carried:
             if not kept or not self._duplicates([person], kept)[0]:
@@ -396,13 +465,26 @@ class FromKeypoints(PersonSource):
         return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
 
 
-MODES = ("keypoints", "full-frame", "windows")
+MODES = ("keypoints", "full-frame", "windows", "detector")
+
+
+def detector_tracking(detector="hog", every=15, new_score=0.25, detector_options=None, **options):
+    """FromKeypoints with a person detector as its acquisition: the detector runs while nobody is tracked,
+    every `every` frames and in the frame after a person was lost; between, each person is followed by the
+    box of its own keypoints. detector: "hog" or a YOLO-layout .onnx path (see detectors.make_detector)."""
+    acquire = DetectorSource(detector, min_score=new_score, confirm=0, **dict(detector_options or {}))
+    options.setdefault("reacquire_on_loss", True)
+    return FromKeypoints(acquire=acquire, new_score=new_score, reacquire_every=every, **options)
 
 
 def make_person_source(mode="keypoints", **options):
-    """A person source by name: "keypoints" (FromKeypoints), "full-frame" (FullFrame), "windows" (WindowScan)."""
+    """A person source by name: "keypoints" (FromKeypoints, window-scan acquisition), "full-frame"
+    (FullFrame), "windows" (WindowScan), "detector" (FromKeypoints with a detector's acquisition: options
+    detector="hog" or a .onnx path, every=15 frames; see detector_tracking)."""
     if mode == "keypoints":
         return FromKeypoints(**options)
+    if mode == "detector":
+        return detector_tracking(**options)
     if mode == "full-frame":
         return FullFrame(**options)
     if mode == "windows":
