@@ -140,11 +140,12 @@ def letterbox(image_bgr, size):
 
 
 def decode_yolo(output, ratio=1.0, pad=(0, 0), frame_shape=None, conf=0.25, iou=0.45, person_class=0,
-                max_detections=300, channels_first=None):
+                max_detections=300, channels_first=None, num_classes=None):
     """YOLO output [1, 4 + classes, N] (or [1, N, 4 + classes]) -> person (boxes [x, y, w, h], scores).
 
     channels_first: True for [1, 4 + classes, N], False for [1, N, 4 + classes], None: the longer axis holds
-    the N candidates (exports have thousands).
+    the N candidates (exports have thousands). num_classes: class channels after the 4 box channels (None:
+    all of the rest; 1 for a YOLO-pose export, whose keypoint channels follow its one person score).
     A candidate is a person when its best class is `person_class` with a score >= conf; boxes (cx, cy, w, h
     in letterboxed input pixels) are mapped back to the frame through `ratio` and `pad` (see `letterbox`),
     clipped to frame_shape (h, w), and go through NMS at `iou`.
@@ -155,7 +156,7 @@ def decode_yolo(output, ratio=1.0, pad=(0, 0), frame_shape=None, conf=0.25, iou=
         raise ValueError("expected a YOLO output [1, 4 + classes, N], got shape %s" % (np.shape(output),))
     if (out.shape[0] > out.shape[1]) if channels_first is None else not channels_first:
         out = out.T  # [N, 4 + classes] -> [4 + classes, N]
-    cls = out[4:]
+    cls = out[4:] if num_classes is None else out[4:4 + int(num_classes)]
     if person_class >= len(cls):
         raise ValueError("person class %d, but the model outputs %d classes" % (person_class, len(cls)))
     scores = cls[person_class]
@@ -183,13 +184,14 @@ class YoloDetector(Detector):
     """An ONNX detector with YOLO's output layout (YOLOv5u/v8/11 exports), persons only.
 
     path: the .onnx; backend: "auto" or "onnxruntime"; device: "cpu" or "cuda[:N]"; threads: CPU threads;
-    conf: least person score; iou: NMS overlap. The input size is read from the model (640 when dynamic).
+    conf: least person score; iou: NMS overlap; num_classes: see decode_yolo (1 for a YOLO-pose export).
+    The input size is read from the model (640 when dynamic).
     """
 
     name = "yolo"
 
     def __init__(self, path, backend="auto", device="cpu", threads=None, conf=0.25, iou=0.45, person_class=0,
-                 default_size=640):
+                 num_classes=None, default_size=640):
         if backend not in ("auto", "onnxruntime"):
             raise ValueError("a YOLO detector runs through onnxruntime, not %r" % (backend,))
         from edge_pose.runtime.ort_backend import open_session
@@ -203,6 +205,7 @@ class YoloDetector(Detector):
         self.input_name = inp.name
         self.input_size = (dims[1], dims[0])  # (width, height)
         self.conf, self.iou, self.person_class = float(conf), float(iou), int(person_class)
+        self.num_classes = num_classes
 
     def preprocess(self, frame_bgr):
         """Letterboxed RGB float32 [1, 3, H, W] in 0..1, ratio, pad."""
@@ -213,7 +216,8 @@ class YoloDetector(Detector):
     def detect(self, frame_bgr):
         x, ratio, pad = self.preprocess(frame_bgr)
         out = self.session.run(None, {self.input_name: x})[0]
-        return decode_yolo(out, ratio, pad, frame_bgr.shape, self.conf, self.iou, self.person_class)
+        return decode_yolo(out, ratio, pad, frame_bgr.shape, self.conf, self.iou, self.person_class,
+                           num_classes=self.num_classes)
 
     def close(self):
         self.session = None

@@ -159,32 +159,6 @@ def confirm(frame, people, pose_fn, agree=0.5, min_score=0.2, threshold=0.3, min
     return [p for p, s in zip(again, sim) if s >= agree and p["score"] >= min_score]
 
 
-def select_people(people, kept=(), min_score=0.2, same_pose=0.3, same_box=0.5, threshold=0.3):
-    """People scoring >= min_score, best first, without those that repeat a pose in `kept` or a better-scoring
-    one among themselves (pose similarity > same_pose, or IoU of their keypoint boxes > same_box)."""
-    kept = list(kept)
-    cands = [p for p in people if p["score"] >= min_score]
-    cands.sort(key=lambda p: -p["score"])
-    if not cands:
-        return []
-    kp = keypoints_array(cands)
-    boxes, _ = keypoint_boxes(kp, threshold, 1, 1.0)
-    sim = pose_similarity(kp, kp, threshold)
-    iou = box_iou(boxes, boxes)
-    if kept:
-        kkp = keypoints_array(kept)
-        kboxes, _ = keypoint_boxes(kkp, threshold, 1, 1.0)
-        dup_kept = ((pose_similarity(kp, kkp, threshold) > same_pose) | (box_iou(boxes, kboxes) > same_box)).any(axis=1)
-    else:
-        dup_kept = np.zeros(len(cands), bool)
-    same = (sim > same_pose) | (iou > same_box)
-    chosen = []
-    for i in range(len(cands)):  # greedy NMS over a handful of candidates
-        if not dup_kept[i] and not any(same[i, j] for j in chosen):
-            chosen.append(i)
-    return [cands[i] for i in chosen]
-
-
 class PersonSource:
     """Base of person sources. Subclasses implement `propose`; `update` here keeps everyone and numbers them
     1, 2, ... in each frame (no tracking)."""
@@ -224,25 +198,68 @@ class FullFrame(PersonSource):
         return frame_box(frame)[None, :]
 
 
-class WindowScan(PersonSource):
+class SelectingSource(PersonSource):
+    """Base of sources whose boxes may hold anyone or no one (windows, detections). `update` keeps the poses
+    with a mean keypoint score >= min_score, best first, dropping those that repeat a kept pose (pose
+    similarity > `same_pose`, or IoU of their keypoint boxes > `same_box`); with a pose_fn (as in
+    `__call__`), only those whose pose is found again in the box of their own keypoints (similarity >=
+    `confirm`; 0: no check)."""
+
+    def __init__(self, min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3, confirm=0.5):
+        super().__init__()
+        self.confirm = float(confirm or 0.0)
+        self.min_score = float(min_score)
+        self.same_pose = float(same_pose)
+        self.same_box = float(same_box)
+        self.keypoint_threshold = float(keypoint_threshold)
+
+    def select(self, people, kept=()):
+        """People above min_score that do not repeat a pose in `kept` or a better one among themselves."""
+        kept = list(kept)
+        cands = [p for p in people if p["score"] >= self.min_score]
+        cands.sort(key=lambda p: -p["score"])
+        if not cands:
+            return []
+        kp = keypoints_array(cands)
+        boxes, _ = keypoint_boxes(kp, self.keypoint_threshold, 1, 1.0)
+        sim = pose_similarity(kp, kp, self.keypoint_threshold)
+        iou = box_iou(boxes, boxes)
+        if kept:
+            kkp = keypoints_array(kept)
+            kboxes, _ = keypoint_boxes(kkp, self.keypoint_threshold, 1, 1.0)
+            dup_kept = ((pose_similarity(kp, kkp, self.keypoint_threshold) > self.same_pose)
+                        | (box_iou(boxes, kboxes) > self.same_box)).any(axis=1)
+        else:
+            dup_kept = np.zeros(len(cands), bool)
+        same = (sim > self.same_pose) | (iou > self.same_box)
+        chosen = []
+        for i in range(len(cands)):  # greedy NMS over a handful of candidates
+            if not dup_kept[i] and not any(same[i, j] for j in chosen):
+                chosen.append(i)
+        return [cands[i] for i in chosen]
+
+    def update(self, people, frame, pose_fn=None):
+        kept = self.select(people)
+        if kept and pose_fn is not None and self.confirm:
+            kept = self.select(confirm(frame, kept, pose_fn, self.confirm, self.min_score, self.keypoint_threshold))
+        return super().update(kept, frame)
+
+    def __call__(self, frame, pose_fn):
+        boxes = self.propose(frame, self.people)
+        return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
+
+
+class WindowScan(SelectingSource):
     """The full frame plus overlapping windows of the model's aspect ratio at `scales` (1.0: the tallest
-    such window that fits in the frame), `overlap` between neighbours. `update` keeps the poses with a mean
-    keypoint score >= min_score, best first, dropping those that repeat a kept pose (pose similarity >
-    `same_pose`, or IoU of their keypoint boxes > `same_box`); with a pose_fn (as in `__call__`), only those
-    whose pose is found again in the box of their own keypoints (similarity >= `confirm`; 0: no check)."""
+    such window that fits in the frame), `overlap` between neighbours; poses kept as in SelectingSource."""
 
     name = "windows"
 
     def __init__(self, scales=(1.0, 0.6), overlap=0.5, min_score=0.2, same_pose=0.3, same_box=0.5,
                  keypoint_threshold=0.3, confirm=0.5):
-        super().__init__()
-        self.confirm = float(confirm or 0.0)
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
         self.scales = tuple(float(s) for s in scales)
         self.overlap = float(overlap)
-        self.min_score = float(min_score)
-        self.same_pose = float(same_pose)
-        self.same_box = float(same_box)
-        self.keypoint_threshold = float(keypoint_threshold)
 
     def windows(self, shape):
         """Window crops [x, y, w, h] (before the 1/BOX_ENLARGE shrink) for a frame of `shape`."""
@@ -269,25 +286,10 @@ class WindowScan(PersonSource):
         _, first = np.unique(boxes, axis=0, return_index=True)
         return boxes[np.sort(first)]
 
-    def select(self, people, kept=()):
-        """People above min_score that do not repeat a pose in `kept` or a better one among themselves."""
-        return select_people(people, kept, self.min_score, self.same_pose, self.same_box, self.keypoint_threshold)
 
-    def update(self, people, frame, pose_fn=None):
-        kept = self.select(people)
-        if kept and pose_fn is not None and self.confirm:
-            kept = self.select(confirm(frame, kept, pose_fn, self.confirm, self.min_score, self.keypoint_threshold))
-        return super().update(kept, frame)
-
-    def __call__(self, frame, pose_fn):
-        boxes = self.propose(frame, self.people)
-        return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
-
-
-class DetectorSource(PersonSource):
-    """Boxes from a person detector (`detectors.make_detector`: "hog" or a YOLO-layout .onnx), then the
-    same selection as WindowScan: poses scoring >= min_score, no repeats, and with a pose_fn (as in
-    `__call__`) only those found again in the box of their own keypoints (similarity >= `confirm`).
+class DetectorSource(SelectingSource):
+    """Boxes from a person detector (`detectors.make_detector`: "hog" or a YOLO-layout .onnx; options go to
+    it); poses kept as in SelectingSource.
 
     As FromKeypoints' acquisition source, a detection of a person already tracked is estimated again and then
     dropped as a repeat (a detector's box and a keypoint box differ too much in extent to tell beforehand).
@@ -300,15 +302,10 @@ class DetectorSource(PersonSource):
                  confirm=0.5, max_detections=20, **detector_options):
         from edge_pose.detectors import make_detector
 
-        super().__init__()
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
         self.detector = make_detector(detector, **detector_options)
         if self.detector is None:
             raise ValueError("the detector person source needs a detector (hog or a .onnx path), not none")
-        self.min_score = float(min_score)
-        self.same_pose = float(same_pose)
-        self.same_box = float(same_box)
-        self.keypoint_threshold = float(keypoint_threshold)
-        self.confirm = float(confirm or 0.0)
         self.max_detections = int(max_detections)
         self.scores = np.zeros(0)
 
@@ -320,19 +317,6 @@ class DetectorSource(PersonSource):
         boxes, scores = self.detector(frame)
         self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)[:self.max_detections]
         return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[:self.max_detections]
-
-    def select(self, people, kept=()):
-        return select_people(people, kept, self.min_score, self.same_pose, self.same_box, self.keypoint_threshold)
-
-    def update(self, people, frame, pose_fn=None):
-        kept = self.select(people)
-        if kept and pose_fn is not None and self.confirm:
-            kept = self.select(confirm(frame, kept, pose_fn, self.confirm, self.min_score, self.keypoint_threshold))
-        return super().update(kept, frame)
-
-    def __call__(self, frame, pose_fn):
-        boxes = self.propose(frame)
-        return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
 
 
 class FromKeypoints(PersonSource):

@@ -92,6 +92,10 @@ def test_yolo_decoder_layouts_and_empty():
     np.testing.assert_allclose(a[0], EXPECTED_BOXES, atol=1e-3)
     np.testing.assert_allclose(b[0], a[0])
     np.testing.assert_allclose(c[0], a[0])
+    # a YOLO-pose layout: one person score, then keypoint channels (large values that are not classes)
+    pose = np.concatenate([out[:, :5], np.full((1, 51, out.shape[2]), 50.0, np.float32)], axis=1)
+    d = decode_yolo(pose, RATIO, (0, TOP), (FRAME_H, FRAME_W), num_classes=1, channels_first=True)
+    np.testing.assert_allclose(d[1], [0.9, 0.6, 0.5, 0.4])  # class 1 is gone: the 0.6 candidate is a person
     none = decode_yolo(out, RATIO, (0, TOP), (FRAME_H, FRAME_W), conf=0.95)
     assert none[0].shape == (0, 4) and none[1].shape == (0,)
     with pytest.raises(ValueError, match="YOLO output"):
