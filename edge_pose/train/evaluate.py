@@ -346,6 +346,13 @@ def main_pipeline(args):
 
     if args.flip:
         raise SystemExit("--flip works with --boxes gt only")
+    if "hog" in (args.boxes, args.detector if args.boxes == "detector" else None):
+        from edge_pose.detectors import hog_descriptor
+
+        try:
+            hog_descriptor()
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
     with PoseEstimator(args.model, backend=args.backend, device=args.device, threads=args.threads,
                        decoder=args.decoder, max_batch=args.batch) as estimator:
         metrics = evaluate_person_source(estimator, args.coco, args.images, boxes=args.boxes,
