@@ -12,6 +12,7 @@ def opencv_requirement():
 
     pip builds in an isolated environment that hides the target's site-packages, so the check runs the
     target interpreter without the isolation variables. EDGE_POSE_SKIP_OPENCV=1 skips the requirement.
+    The contrib build: OpenCV 5 moved the HOG people detector (detectors.HogDetector) out of the main one.
     """
     if os.environ.get("EDGE_POSE_SKIP_OPENCV"):
         return []
@@ -20,7 +21,7 @@ def opencv_requirement():
         subprocess.run([sys.executable, "-c", "import cv2"], env=env, check=True, capture_output=True, timeout=120)
         return []
     except (OSError, subprocess.SubprocessError):
-        return ["opencv-python-headless>=4.5"]
+        return ["opencv-contrib-python-headless>=4.5"]
 
 
 setup(
@@ -36,6 +37,7 @@ setup(
     python_requires=">=3.8",
     install_requires=[
         "numpy>=1.20",
+        "scipy>=1.5",  # Hungarian assignment (track.Tracker)
         "onnxruntime>=1.14",
         "pycocotools>=2.0.6",
         "PyYAML>=5.4",

@@ -1,6 +1,7 @@
-"""Where person boxes come from: the whole frame, windows over it, or each person's own pose in the last frame.
+"""Where person boxes come from: the whole frame, windows over it, a person detector, or each person's own
+pose in the last frame.
 
-A person source has two steps around the pose model, so that a detector can take the same slot later:
+A person source has two steps around the pose model:
 
     boxes = source.propose(frame, source.people)     # (M, 4) float [x, y, w, h] to estimate poses in
     people = pose_fn(frame, boxes)                   # e.g. a PoseEstimator: person dicts, one per box
@@ -21,6 +22,11 @@ or in one call `people = source(frame, pose_fn)`. A person is a dict {"box": [x,
   confident keypoints, is dropped. While nobody is tracked, and every `reacquire_every` frames, an
   acquisition source (WindowScan by default) proposes more boxes; a new person is kept only if it is seen
   again in the box of its own keypoints with the same pose (`confirm`) and does not repeat a tracked one.
+- `DetectorSource`: boxes from a person detector (edge_pose.detectors: HOG, or a YOLO-layout ONNX). Mode
+  "detector" is FromKeypoints with it as acquisition, re-run every N frames and after a person is lost.
+
+Ids given here (`id`) only follow a person while its box is carried; stable ids across losses come from
+track.Tracker, run after the person source.
 """
 from __future__ import annotations
 
@@ -192,50 +198,20 @@ class FullFrame(PersonSource):
         return frame_box(frame)[None, :]
 
 
-class WindowScan(PersonSource):
-    """The full frame plus overlapping windows of the model's aspect ratio at `scales` (1.0: the tallest
-    such window that fits in the frame), `overlap` between neighbours. `update` keeps the poses with a mean
-    keypoint score >= min_score, best first, dropping those that repeat a kept pose (pose similarity >
-    `same_pose`, or IoU of their keypoint boxes > `same_box`); with a pose_fn (as in `__call__`), only those
-    whose pose is found again in the box of their own keypoints (similarity >= `confirm`; 0: no check)."""
+class SelectingSource(PersonSource):
+    """Base of sources whose boxes may hold anyone or no one (windows, detections). `update` keeps the poses
+    with a mean keypoint score >= min_score, best first, dropping those that repeat a kept pose (pose
+    similarity > `same_pose`, or IoU of their keypoint boxes > `same_box`); with a pose_fn (as in
+    `__call__`), only those whose pose is found again in the box of their own keypoints (similarity >=
+    `confirm`; 0: no check)."""
 
-    name = "windows"
-
-    def __init__(self, scales=(1.0, 0.6), overlap=0.5, min_score=0.2, same_pose=0.3, same_box=0.5,
-                 keypoint_threshold=0.3, confirm=0.5):
+    def __init__(self, min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3, confirm=0.5):
         super().__init__()
         self.confirm = float(confirm or 0.0)
-        self.scales = tuple(float(s) for s in scales)
-        self.overlap = float(overlap)
         self.min_score = float(min_score)
         self.same_pose = float(same_pose)
         self.same_box = float(same_box)
         self.keypoint_threshold = float(keypoint_threshold)
-
-    def windows(self, shape):
-        """Window crops [x, y, w, h] (before the 1/BOX_ENLARGE shrink) for a frame of `shape`."""
-        h, w = shape[:2]
-        base_h = min(float(h), w / MODEL_ASPECT)
-        out = []
-        for s in self.scales:
-            wh, ww = s * base_h, s * base_h * MODEL_ASPECT
-            xs = self._positions(w, ww)
-            ys = self._positions(h, wh)
-            out.extend([x, y, ww, wh] for y in ys for x in xs)
-        return out
-
-    def _positions(self, length, window):
-        if window >= length - 1:
-            return [0.5 * (length - window)]
-        step = window * (1.0 - self.overlap)
-        n = int(math.ceil((length - window) / max(step, 1.0))) + 1
-        return list(np.linspace(0.0, length - window, n))
-
-    def propose(self, frame, previous=()):
-        boxes = [frame_box(frame)] + [_model_window(b) for b in self.windows(frame.shape)]
-        boxes = np.round(np.asarray(boxes, dtype=np.float64), 1)
-        _, first = np.unique(boxes, axis=0, return_index=True)
-        return boxes[np.sort(first)]
 
     def select(self, people, kept=()):
         """People above min_score that do not repeat a pose in `kept` or a better one among themselves."""
@@ -273,6 +249,76 @@ class WindowScan(PersonSource):
         return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
 
 
+class WindowScan(SelectingSource):
+    """The full frame plus overlapping windows of the model's aspect ratio at `scales` (1.0: the tallest
+    such window that fits in the frame), `overlap` between neighbours; poses kept as in SelectingSource."""
+
+    name = "windows"
+
+    def __init__(self, scales=(1.0, 0.6), overlap=0.5, min_score=0.2, same_pose=0.3, same_box=0.5,
+                 keypoint_threshold=0.3, confirm=0.5):
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
+        self.scales = tuple(float(s) for s in scales)
+        self.overlap = float(overlap)
+
+    def windows(self, shape):
+        """Window crops [x, y, w, h] (before the 1/BOX_ENLARGE shrink) for a frame of `shape`."""
+        h, w = shape[:2]
+        base_h = min(float(h), w / MODEL_ASPECT)
+        out = []
+        for s in self.scales:
+            wh, ww = s * base_h, s * base_h * MODEL_ASPECT
+            xs = self._positions(w, ww)
+            ys = self._positions(h, wh)
+            out.extend([x, y, ww, wh] for y in ys for x in xs)
+        return out
+
+    def _positions(self, length, window):
+        if window >= length - 1:
+            return [0.5 * (length - window)]
+        step = window * (1.0 - self.overlap)
+        n = int(math.ceil((length - window) / max(step, 1.0))) + 1
+        return list(np.linspace(0.0, length - window, n))
+
+    def propose(self, frame, previous=()):
+        boxes = [frame_box(frame)] + [_model_window(b) for b in self.windows(frame.shape)]
+        boxes = np.round(np.asarray(boxes, dtype=np.float64), 1)
+        _, first = np.unique(boxes, axis=0, return_index=True)
+        return boxes[np.sort(first)]
+
+
+class DetectorSource(SelectingSource):
+    """Boxes from a person detector (`detectors.make_detector`: "hog" or a YOLO-layout .onnx; options go to
+    it); poses kept as in SelectingSource.
+
+    As FromKeypoints' acquisition source, a detection of a person already tracked is estimated again and then
+    dropped as a repeat (a detector's box and a keypoint box differ too much in extent to tell beforehand).
+    `scores` holds the last detection scores (best first, at most max_detections), `ms` the detector's time.
+    """
+
+    name = "detector"
+
+    def __init__(self, detector="hog", min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3,
+                 confirm=0.5, max_detections=20, **detector_options):
+        from edge_pose.detectors import make_detector
+
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
+        self.detector = make_detector(detector, **detector_options)
+        if self.detector is None:
+            raise ValueError("the detector person source needs a detector (hog or a .onnx path), not none")
+        self.max_detections = int(max_detections)
+        self.scores = np.zeros(0)
+
+    @property
+    def ms(self):
+        return self.detector.ms
+
+    def propose(self, frame, previous=()):
+        boxes, scores = self.detector(frame)
+        self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)[:self.max_detections]
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[:self.max_detections]
+
+
 class FromKeypoints(PersonSource):
     """Boxes carried from the previous frame's keypoints (BlazePose-style), with an acquisition source.
 
@@ -286,13 +332,15 @@ class FromKeypoints(PersonSource):
     (0: only while nobody is tracked); default WindowScan(). confirm_new: a new person is re-estimated in
     the box of its own keypoints in the same frame and kept when both poses agree at least this much (pose
     similarity, 0..1; 0 turns the check off). max_persons: at most that many people (None: no cap).
+    reacquire_on_loss: also acquire in the frame after a tracked person was lost (as MediaPipe and RTMPose
+    re-run their detector when a track is lost).
     """
 
     name = "keypoints"
 
     def __init__(self, acquire=None, min_score=0.2, new_score=0.25, keypoint_threshold=0.3, min_keypoints=4,
                  enlarge=1.2, reacquire_every=15, max_persons=None, confirm_new=0.5, min_scale=0.8,
-                 box_threshold=0.0):
+                 box_threshold=0.0, reacquire_on_loss=False):
         super().__init__()
         # the acquisition source only proposes and selects here: confirmation is done below, once
         self.acquire = WindowScan(min_score=new_score, confirm=0) if acquire is None else acquire
@@ -306,6 +354,7 @@ class FromKeypoints(PersonSource):
         self.confirm_new = float(confirm_new or 0.0)
         self.min_scale = float(min_scale or 0.0)
         self.box_threshold = float(box_threshold)
+        self.reacquire_on_loss = bool(reacquire_on_loss)
         self.reset()
 
     def reset(self):
@@ -313,6 +362,7 @@ class FromKeypoints(PersonSource):
         self._next_id = 1
         self._since_acquire = 0
         self._carried_ids = []
+        self._lost = False
         self.acquired = False
         if hasattr(self, "acquire"):
             self.acquire.reset()
@@ -330,6 +380,8 @@ class FromKeypoints(PersonSource):
             return True
         if self.max_persons is not None and n_tracked >= self.max_persons:
             return False
+        if self.reacquire_on_loss and self._lost:
+            return True
         return self.reacquire_every > 0 and self._since_acquire >= self.reacquire_every
 
     def propose(self, frame, previous=()):
@@ -355,8 +407,9 @@ class FromKeypoints(PersonSource):
         for person, pid in zip(people[:n], self._carried_ids):
             person["id"] = pid
             carried.append(person)
-        carried = self._alive(carried)
-        carried.sort(key=lambda p: -p["score"])
+        alive = self._alive(carried)
+        self._lost = len(alive) < len(self._carried_ids)
+        carried = sorted(alive, key=lambda p: -p["score"])
         kept = []  # drop a track that has drifted onto a better-scoring track's person
         for person in carried:
             if not kept or not self._duplicates([person], kept)[0]:
@@ -396,13 +449,26 @@ class FromKeypoints(PersonSource):
         return self.update(pose_fn(frame, boxes) if len(boxes) else [], frame, pose_fn)
 
 
-MODES = ("keypoints", "full-frame", "windows")
+MODES = ("keypoints", "full-frame", "windows", "detector")
+
+
+def detector_tracking(detector="hog", every=15, new_score=0.25, detector_options=None, **options):
+    """FromKeypoints with a person detector as its acquisition: the detector runs while nobody is tracked,
+    every `every` frames and in the frame after a person was lost; between, each person is followed by the
+    box of its own keypoints. detector: "hog" or a YOLO-layout .onnx path (see detectors.make_detector)."""
+    acquire = DetectorSource(detector, min_score=new_score, confirm=0, **dict(detector_options or {}))
+    options.setdefault("reacquire_on_loss", True)
+    return FromKeypoints(acquire=acquire, new_score=new_score, reacquire_every=every, **options)
 
 
 def make_person_source(mode="keypoints", **options):
-    """A person source by name: "keypoints" (FromKeypoints), "full-frame" (FullFrame), "windows" (WindowScan)."""
+    """A person source by name: "keypoints" (FromKeypoints, window-scan acquisition), "full-frame"
+    (FullFrame), "windows" (WindowScan), "detector" (FromKeypoints with a detector's acquisition: options
+    detector="hog" or a .onnx path, every=15 frames; see detector_tracking)."""
     if mode == "keypoints":
         return FromKeypoints(**options)
+    if mode == "detector":
+        return detector_tracking(**options)
     if mode == "full-frame":
         return FullFrame(**options)
     if mode == "windows":

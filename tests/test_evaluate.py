@@ -145,3 +145,87 @@ def test_main_writes_json(tmp_path, dataset, capsys):
     written = json.loads(out.read_text())
     assert set(["AP", "AP50", "AP75", "APm", "APl", "AR", "n_persons"]) <= set(written["metrics"])
     assert written["options"]["flip"] is True and written["model"].endswith("tiny.onnx")
+
+
+def _one_person_set(tmp_path):
+    """Two 120 x 160 images, one person each; only image 1's annotations are complete."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    kps = np.zeros((NUM_KEYPOINTS, 3))
+    kps[:, 0] = rng.uniform(40, 80, NUM_KEYPOINTS)
+    kps[:, 1] = rng.uniform(20, 140, NUM_KEYPOINTS)
+    kps[:, 2] = 2
+    images, anns = [], []
+    for i in (1, 2):
+        images.append({"id": i, "file_name": "%d.jpg" % i, "width": 120, "height": 160,
+                       "annotations_complete": i == 1})
+        anns.append({"id": 10 + i, "image_id": i, "category_id": 1, "bbox": [35, 15, 50, 130], "area": 5000.0,
+                     "num_keypoints": 17, "keypoints": kps.ravel().tolist(), "iscrowd": 0})
+        cv2.imwrite(str(tmp_path / ("%d.jpg" % i)), np.full((160, 120, 3), 100, np.uint8))
+    dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
+    return dataset, kps
+
+
+class PoseOracle:
+    """Estimator stand-in: in any box, the annotated pose shifted by `offset` pixels."""
+
+    def __init__(self, kps, offset=0.0):
+        self.kps, self.offset = kps, offset
+        self.boxes = []
+
+    def __call__(self, frame, boxes):
+        self.boxes.extend(np.asarray(boxes).reshape(-1, 4).tolist())
+        kp = self.kps.astype(np.float32).copy()
+        kp[:, :2] += self.offset
+        kp[:, 2] = 0.9
+        return [{"box": list(b), "score": 0.9, "keypoints": kp} for b in np.asarray(boxes).reshape(-1, 4)]
+
+
+def test_full_pipeline_scores_complete_images(tmp_path):
+    dataset, kps = _one_person_set(tmp_path)
+    assert ev.complete_image_ids(dataset) == [1]
+    assert ev.complete_image_ids({"images": [{"id": 3}, {"id": 2}]}) == [2, 3]  # no flag: all complete
+    oracle = PoseOracle(kps)
+    m = ev.evaluate_person_source(oracle, dataset, tmp_path, boxes="full-frame", progress=False)
+    assert m["n_images"] == 1 and m["n_persons"] == 1 and m["n_detections"] == 1
+    assert oracle.boxes == [[0.0, 0.0, 120.0, 160.0]]  # the whole image, image 2 not looked at
+    assert m["AP"] == pytest.approx(1.0)
+    off = ev.evaluate_person_source(PoseOracle(kps, offset=25.0), dataset, tmp_path, boxes="full-frame",
+                                    progress=False)
+    assert off["AP"] < 0.2
+
+
+def test_boxes_option():
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    base = ["--coco", "c.json", "--images", "d", "--model", "m"]
+    assert parser.parse_args(base).boxes == "gt"
+    assert parser.parse_args(base + ["--boxes", "hog"]).boxes == "hog"
+    assert parser.parse_args(base + ["--boxes", "det/yolo11n.onnx"]).boxes == "det/yolo11n.onnx"
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--boxes", "ssd"])
+
+
+@needs_data
+def test_main_full_pipeline(tmp_path, dataset, capsys):
+    small = dict(dataset)
+    keep = [im["id"] for im in dataset["images"] if im.get("annotations_complete")][:2]
+    small["images"] = [im for im in dataset["images"] if im["id"] in keep]
+    small["annotations"] = [a for a in dataset["annotations"] if a["image_id"] in keep]
+    (tmp_path / "small.json").write_text(json.dumps(small))
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    out = tmp_path / "metrics.json"
+    args = parser.parse_args(["--coco", str(tmp_path / "small.json"), "--images", str(DATA / "images"),
+                              "--model", str(tiny_onnx(tmp_path / "tiny.onnx")), "--boxes", "windows",
+                              "--threads", "1", "--json-out", str(out), "--quiet"])
+    assert ev.main(args) == 0
+    assert "boxes windows" in capsys.readouterr().out
+    written = json.loads(out.read_text())
+    assert written["metrics"]["n_images"] == 2 and written["options"]["boxes"] == "windows"
+    assert written["metrics"]["n_persons"] == sum(1 for a in small["annotations"] if a.get("num_keypoints", 0) > 0
+                                                  and not a.get("iscrowd"))
+    with pytest.raises(SystemExit, match="flip"):
+        ev.main(parser.parse_args(["--coco", str(tmp_path / "small.json"), "--images", str(DATA / "images"),
+                                   "--model", "mobilenetv3", "--boxes", "windows", "--flip"]))

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from _pose_helpers import person_at
 
+from edge_pose.detectors import Detector
 from edge_pose.persons import (
+    DetectorSource,
     FromKeypoints,
     FullFrame,
     WindowScan,
@@ -42,6 +44,19 @@ class FakeModel:
                     break
             people.append({"box": [float(v) for v in box], "score": float(kp[:, 2].mean()), "keypoints": kp})
         return people
+
+
+class FakeDetector(Detector):
+    """A person detector over the same scene: one box per person (a HOG-like box, a little loose)."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self.calls = 0
+
+    def detect(self, frame):
+        self.calls += 1
+        boxes = [[x - 0.35 * h, y - 0.55 * h, 0.7 * h, 1.1 * h] for x, y, h in self.scene]
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.linspace(2.0, 1.0, len(boxes))
 
 
 FRAME = np.zeros((540, 960, 3), np.uint8)
@@ -165,6 +180,39 @@ def test_from_keypoints_drops_duplicate_tracks():
     assert len(boxes) == 2 and not src.acquired
     kept = src.update([dict(p) for p in same], FRAME)
     assert [p["id"] for p in kept] == [2]  # the better-scoring of two tracks on one person
+
+
+def test_detector_source_finds_each_person_once():
+    scene = [(250, 300, 300), (700, 280, 320)]
+    model = FakeModel(scene)
+    src = DetectorSource(FakeDetector(scene))
+    people = src(FRAME, model)
+    assert sorted(p["id"] for p in people) == [1, 2]
+    assert sorted(round(float(p["keypoints"][:, 0].mean())) for p in people) == [250, 700]
+    assert model.calls == [2, 2]  # the detections, then each new person again in its own keypoints' box
+    assert src.ms >= 0 and len(src.scores) == 2
+    with pytest.raises(ValueError, match="needs a detector"):
+        DetectorSource("none")
+
+
+def test_detector_mode_tracks_by_keypoints_between_detections():
+    scene = [(300, 280, 300)]
+    model, det = FakeModel(scene), FakeDetector(scene)
+    src = make_person_source("detector", detector=det, every=4)
+    assert isinstance(src, FromKeypoints) and isinstance(src.acquire, DetectorSource)
+    assert [p["id"] for p in src(FRAME, model)] == [1] and det.calls == 1
+    for step in range(1, 4):  # followed by its keypoints: one crop a frame, no detector
+        scene[0] = (300 + 10 * step, 280, 300)
+        assert [p["id"] for p in src(FRAME, model)] == [1]
+        assert det.calls == 1 and model.calls[-1] == 1
+    scene.append((750, 280, 300))  # frame 4: the detector runs again; the tracked person is not repeated
+    assert [p["id"] for p in src(FRAME, model)] == [1, 2]
+    assert det.calls == 2 and model.calls[-2:] == [3, 1]  # carried box + 2 detections, then the new one again
+    del scene[0]  # person 1 leaves: lost, so the detector runs in the very next frame (not 4 frames later)
+    assert [p["id"] for p in src(FRAME, model)] == [2] and det.calls == 2
+    scene.append((300, 280, 300))
+    assert [p["id"] for p in src(FRAME, model)] == [2, 3] and det.calls == 3
+    assert [p["id"] for p in src(FRAME, model)] == [2, 3] and det.calls == 3
 
 
 def test_unknown_person_source():

@@ -57,6 +57,34 @@ def choose_providers(device="cpu", precision="fp32", input_name="input", max_bat
     return providers
 
 
+def session_options(threads=None):
+    """Quiet ONNX Runtime session options, with `threads` intra-op threads (None: one per core)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    return opts
+
+
+def open_session(path, device="cpu", threads=None):
+    """A plain InferenceSession for any ONNX model (a person detector, ...): no pose I/O check.
+
+    CPU, or with device "cuda[:N]" the CUDA execution provider where installed (CPU last). The TensorRT EP
+    is left to the pose backend, whose input shapes it knows.
+    """
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if str(device).startswith(("cuda", "gpu")):
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": _device_id(device)}))
+        else:
+            log.warning("device %s asked for, but this onnxruntime has no CUDA provider: using CPU", device)
+    return ort.InferenceSession(str(path), session_options(threads), providers=providers)
+
+
 class OnnxRuntimeBackend(Backend):
     """An ONNX model through ONNX Runtime.
 
@@ -70,10 +98,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         self.path = str(path)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = int(threads)
+        opts = session_options(threads)
         # read the input name first (the TensorRT EP's profile shapes need it) with a light CPU session
         first = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
         self._check_io(first)

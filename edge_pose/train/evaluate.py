@@ -1,4 +1,4 @@
-"""COCO OKS keypoint evaluation through pycocotools, with ground-truth person boxes.
+"""COCO OKS keypoint evaluation through pycocotools, with ground-truth person boxes or the full pipeline.
 
 Every non-crowd annotation with keypoints (num_keypoints > 0) and a usable bbox is cropped with
 `preprocess` from its GT box, crops are batched across images, run through the model (optionally with a
@@ -8,9 +8,16 @@ left out of the ground truth (and counted in `n_skipped`), so partially annotate
 
 Result score of a person: (box score, 1 for GT boxes) x the mean of its keypoint scores above
 KPT_SCORE_THR (0 when none is above it). It only orders detections within an image.
+
+Full pipeline (`evaluate_person_source`, `--boxes` other than gt): person boxes come from a person source
+(full-frame, windows, keypoints, detector) or straight from a detector (hog, a .onnx), poses are estimated
+in them on the whole image, and every person of the image counts. Only images whose annotations are
+complete (`images[].annotations_complete`; all images when no image carries the flag) are scored, since
+an unlabelled person found would count as a false positive.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -174,13 +181,117 @@ def evaluate(backend, coco_json, images_dir, flip=False, decoder="dark", batch=8
                                progress=progress, img_ids=img_ids, results_out=results_out)
 
 
+SOURCE_MODES = ("full-frame", "windows", "keypoints", "detector")
+BOX_MODES = ("gt",) + SOURCE_MODES + ("hog",)
+
+
+def check_boxes(mode):
+    """`--boxes` value: gt, a person source mode, hog, or a path to a YOLO-layout .onnx detector."""
+    if mode in BOX_MODES or str(mode).lower().endswith(".onnx"):
+        return mode
+    raise argparse.ArgumentTypeError("%r: choose from %s, or a YOLO-layout .onnx detector"
+                                     % (mode, ", ".join(BOX_MODES)))
+
+
+def complete_image_ids(dataset, img_ids=None):
+    """Ids of the images whose annotations are complete (all images when no image has the flag)."""
+    images = dataset.get("images", [])
+    flagged = any("annotations_complete" in im for im in images)
+    ids = [im["id"] for im in images if not flagged or im.get("annotations_complete")]
+    if img_ids is not None:
+        wanted = set(int(i) for i in img_ids)
+        ids = [i for i in ids if i in wanted]
+    return sorted(ids)
+
+
+def make_box_source(mode, detector="hog", detector_options=None):
+    """What finds the people of an image for `mode`: a callable (frame, pose_fn) -> person dicts, each with
+    an optional "box_score" (a detector's score)."""
+    from edge_pose.detectors import make_detector
+    from edge_pose.persons import make_person_source
+
+    if mode in SOURCE_MODES:
+        options = {"detector": detector, "detector_options": detector_options} if mode == "detector" else {}
+        source = make_person_source(mode, **options)
+
+        def run(frame, pose_fn):
+            source.reset()
+            return source(frame, pose_fn)
+
+        run.detector_ms = lambda: getattr(getattr(source, "acquire", None), "ms", 0.0)
+        return run
+    det = make_detector(mode, **dict(detector_options or {}))
+
+    def detect(frame, pose_fn):
+        boxes, scores = det(frame)
+        people = pose_fn(frame, boxes) if len(boxes) else []
+        for person, score in zip(people, scores):
+            person["box_score"] = float(score)
+        return people
+
+    detect.detector_ms = lambda: det.ms
+    return detect
+
+
+def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", img_ids=None, progress=True,
+                           results_out=None, detector="hog", detector_options=None):
+    """Full-pipeline OKS AP: people found by `boxes` (a person source mode, hog, or a .onnx detector) and
+    estimated by `estimator` (a PoseEstimator: estimator(frame, boxes) -> person dicts) on the complete
+    images of the set. detector: the detector of the "detector" mode. Returns the metrics of `evaluate`
+    plus n_detections, ms_per_image, detector_ms (median per image, 0 without one) and boxes."""
+    from tqdm import tqdm
+
+    dataset = load_coco(coco_json)
+    ids = complete_image_ids(dataset, img_ids)
+    by_id = dict((im["id"], im) for im in dataset.get("images", []))
+    images = [by_id[i] for i in ids]
+    find = make_box_source(boxes, detector, detector_options)
+    results, det_ms = [], []
+    start = time.perf_counter()
+    for image in tqdm(images, desc="eval", unit="image", disable=not progress, leave=False):
+        path = Path(images_dir) / image["file_name"]
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise FileNotFoundError("cannot read image %s (image id %s)" % (path, image["id"]))
+        people = find(frame, estimator)
+        det_ms.append(find.detector_ms())
+        if not people:
+            continue
+        kp = np.stack([np.asarray(p["keypoints"], dtype=np.float64) for p in people])
+        anns = [{"image_id": image["id"]}] * len(people)
+        results.extend(to_results(kp[:, :, :2], kp[:, :, 2], anns))
+    seconds = time.perf_counter() - start
+    if results_out:
+        Path(results_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(results_out, "w", encoding="utf-8") as f:
+            json.dump(results, f)
+    keep = set(ids)
+    gt_anns = [a for a in dataset.get("annotations", []) if a["image_id"] in keep]
+    n_persons = sum(1 for a in gt_anns if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0)
+    groups = [(im, [a for a in gt_anns if a["image_id"] == im["id"]]) for im in images]
+    metrics = score_results(dataset, results, groups)
+    metrics.update(n_persons=n_persons, n_images=len(images), n_skipped=0, n_detections=len(results),
+                   seconds=round(seconds, 3), ms_per_image=round(1000.0 * seconds / max(len(images), 1), 1),
+                   ms_per_person=round(1000.0 * seconds / max(n_persons, 1), 2),
+                   detector_ms=round(float(np.median(det_ms)) if det_ms else 0.0, 1), boxes=str(boxes),
+                   decoder=getattr(estimator, "decoder", "?"), flip=False)
+    return metrics
+
+
 def add_arguments(parser):
     parser.add_argument("--coco", required=True, metavar="JSON", help="COCO person keypoints annotations")
     parser.add_argument("--images", required=True, metavar="DIR", help="folder of the annotation file's images")
     parser.add_argument("--model", required=True, metavar="M",
                         help="shipped model name (resnet18, mobilenetv3) or a .onnx / .pt path")
-    parser.add_argument("--boxes", default="gt", choices=("gt",),
-                        help="person boxes: gt = ground-truth boxes (detector boxes to come)")
+    parser.add_argument("--boxes", default="gt", type=check_boxes, metavar="B",
+                        help="person boxes: gt = ground-truth boxes (default); the full pipeline on the complete "
+                             "images: full-frame, windows, keypoints (window scan + confirmation, as a first "
+                             "live frame), detector (see --detector), hog or a .onnx = every detection")
+    parser.add_argument("--detector", default="hog", metavar="D",
+                        help="the detector of --boxes detector: hog or a YOLO-layout .onnx (default hog)")
+    parser.add_argument("--complete", action="store_true",
+                        help="with --boxes gt: score only the images whose annotations are complete (the images "
+                             "the other --boxes score: a ceiling for them)")
     parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     parser.add_argument("--decoder", default="dark", choices=("dark", "argmax"), help="heatmap decoder")
     parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "torch"))
@@ -204,13 +315,14 @@ def format_table(metrics):
 def main(args):
     from edge_pose import runtime
 
-    if args.boxes != "gt":
-        raise SystemExit("only --boxes gt is supported for now")
     if args.batch < 1:
         raise SystemExit("--batch must be at least 1")
+    if args.boxes != "gt":
+        return main_pipeline(args)
     with runtime.open(args.model, backend=args.backend, device=args.device, threads=args.threads) as backend:
+        img_ids = complete_image_ids(load_coco(args.coco)) if getattr(args, "complete", False) else None
         metrics = evaluate(backend, args.coco, args.images, flip=args.flip, decoder=args.decoder, batch=args.batch,
-                           progress=not args.quiet, results_out=args.results_out)
+                           progress=not args.quiet, img_ids=img_ids, results_out=args.results_out)
         backend_desc = repr(backend)
     print("model %s  (%s, decoder %s%s)" % (args.model, backend_desc, args.decoder, ", flip" if args.flip else ""))
     print(format_table(metrics))
@@ -218,7 +330,46 @@ def main(args):
         out = {"metrics": metrics, "model": str(args.model), "model_path": str(runtime.resolve(args.model)),
                "backend": backend_desc,
                "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
+                           "complete": bool(getattr(args, "complete", False)),
                            "flip": bool(args.flip), "decoder": args.decoder, "backend": args.backend,
+                           "device": args.device, "batch": args.batch, "threads": args.threads}}
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+        print("wrote %s" % args.json_out)
+    return 0
+
+
+def main_pipeline(args):
+    """`--boxes` other than gt: the full pipeline on the complete images."""
+    from edge_pose.estimator import PoseEstimator
+
+    if args.flip:
+        raise SystemExit("--flip works with --boxes gt only")
+    if "hog" in (args.boxes, args.detector if args.boxes == "detector" else None):
+        from edge_pose.detectors import hog_descriptor
+
+        try:
+            hog_descriptor()
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+    with PoseEstimator(args.model, backend=args.backend, device=args.device, threads=args.threads,
+                       decoder=args.decoder, max_batch=args.batch) as estimator:
+        metrics = evaluate_person_source(estimator, args.coco, args.images, boxes=args.boxes,
+                                         progress=not args.quiet, results_out=args.results_out,
+                                         detector=args.detector, detector_options={"threads": args.threads}
+                                         if str(args.detector).endswith(".onnx") else None)
+        desc = estimator.describe()
+    print("model %s  (%s, decoder %s), boxes %s" % (args.model, desc, args.decoder,
+                                                   args.boxes + (" (%s)" % args.detector if args.boxes == "detector"
+                                                                 else "")))
+    print(format_table(metrics))
+    print("(%d detections; %.0f ms/image, detector %.0f ms)" % (metrics["n_detections"], metrics["ms_per_image"],
+                                                               metrics["detector_ms"]))
+    if args.json_out:
+        out = {"metrics": metrics, "model": str(args.model), "backend": desc,
+               "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
+                           "detector": args.detector, "decoder": args.decoder, "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json_out, "w", encoding="utf-8") as f:
