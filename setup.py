@@ -43,7 +43,6 @@ setup(
         "PyYAML>=5.4",
         "tqdm>=4.60",
         "av>=10",  # H.264 video output (annotate); falls back to OpenCV mp4v without it
-        "scipy>=1.5",  # Hungarian assignment of the tracker (scipy.optimize.linear_sum_assignment)
         # /metrics of the headless service (edge_pose.serve): pure Python, no dependencies, ~100 KB, so not an
         # extra that a Jetson install would miss; imported lazily (without it /metrics answers 503)
         "prometheus-client>=0.12",

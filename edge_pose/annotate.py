@@ -46,8 +46,16 @@ def add_arguments(p):
     p.add_argument("--persons", default="keypoints", choices=MODES,
                    help="where person boxes come from: keypoints = each person's box carried from its keypoints "
                         "in the previous frame, found by scanning windows over the frame while nobody is "
-                        "tracked and every 15 frames (default); full-frame = one person, the whole frame; "
+                        "tracked and every --detect-every frames (default); detector = the same with a person "
+                        "detector (--detector) finding people; full-frame = one person, the whole frame; "
                         "windows = scan every frame (slow)")
+    p.add_argument("--detector", default="hog", metavar="D",
+                   help="for --persons detector: hog (OpenCV's people detector) or a YOLO-layout .onnx (default hog)")
+    p.add_argument("--detect-every", type=int, default=15, metavar="N",
+                   help="re-run the acquisition (window scan or detector) every N frames (default 15)")
+    p.add_argument("--smoothing", default="kalman", choices=("kalman", "one_euro", "none"),
+                   help="keypoint smoothing per track, written as \"smoothed\" next to the raw keypoints and drawn "
+                        "(default kalman)")
     p.add_argument("--no-video", action="store_true", help="write only the JSONL and COCO files")
     p.add_argument("--draw-threshold", type=float, default=0.3, metavar="S",
                    help="least keypoint score drawn (default 0.3)")
@@ -380,14 +388,13 @@ def _main(args):
             return 2
         print("%s: model %s" % (PROG, estimator.describe()), file=sys.stderr, flush=True)
     try:
-        from edge_pose.persons import make_person_source
-
         for path, outputs in planned:
             try:
                 with open_source(path) as src:
-                    persons = make_person_source(args.persons)
+                    persons, tracker, smoother = make_stages(args)
                     result = annotate_source(src, estimator, persons, outputs, args.draw_threshold,
-                                             progress=not args.quiet, max_frames=args.max_frames)
+                                             progress=not args.quiet, max_frames=args.max_frames,
+                                             tracker=tracker, smoother=smoother)
                 results.append(result)
             except SourceError as exc:
                 error(exc)
@@ -403,6 +410,22 @@ def _main(args):
     print(format_summary(results))
     failed = [r for r in results if r.status == "failed"]
     return 1 if failed else 0
+
+
+def make_stages(args):
+    """The person source, tracker and smoother of one input (fresh state per input)."""
+    from edge_pose.persons import make_person_source
+    from edge_pose.smooth import make_smoother
+    from edge_pose.track import Tracker, TrackerParams
+
+    if args.persons == "detector":
+        persons = make_person_source("detector", detector=args.detector, every=args.detect_every)
+    elif args.persons == "keypoints":
+        persons = make_person_source("keypoints", reacquire_every=args.detect_every)
+    else:
+        persons = make_person_source(args.persons)
+    smoother = None if args.smoothing == "none" else make_smoother(args.smoothing)
+    return persons, Tracker(TrackerParams()), smoother
 
 
 def _short(exc, path=None):

@@ -64,16 +64,20 @@ def time_infer(backend, batch_size, repeat=20, warmup=3, seed=0):
 
 
 def annotate_fps(estimator, video, frames, persons_mode="keypoints"):
-    """End-to-end annotate of the first `frames` frames of `video` into a temporary folder."""
-    from edge_pose.annotate import annotate_source, plan_outputs
-    from edge_pose.persons import make_person_source
+    """End-to-end annotate of the first `frames` frames of `video` into a temporary folder (with the
+    annotate defaults: tracking and Kalman smoothing)."""
+    from argparse import Namespace
+
+    from edge_pose.annotate import annotate_source, make_stages, plan_outputs
     from edge_pose.sources import open_source
 
+    stages = Namespace(persons=persons_mode, detector="hog", detect_every=15, smoothing="kalman")
     with tempfile.TemporaryDirectory(prefix="edge-pose-bench-") as tmp:
         with open_source(video) as src:
             outputs = plan_outputs(video, tmp)
-            result = annotate_source(src, estimator, make_person_source(persons_mode), outputs, progress=False,
-                                     max_frames=frames)
+            persons, tracker, smoother = make_stages(stages)
+            result = annotate_source(src, estimator, persons, outputs, progress=False, max_frames=frames,
+                                     tracker=tracker, smoother=smoother)
             size = (src.width, src.height)
     return {"fps": result.fps, "frames": result.frames, "persons_per_frame": result.persons_per_frame,
             "seconds": result.seconds, "video": str(video), "size": list(size), "persons": persons_mode}

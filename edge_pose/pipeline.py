@@ -195,6 +195,9 @@ class Pipeline:
                 t0 = time.perf_counter()
                 if self.tracker is not None:
                     people = self.tracker.update(people, item.index)
+                    removed = getattr(self.tracker, "removed", None)
+                    if removed and hasattr(self.smoother, "forget"):
+                        self.smoother.forget(removed)
                 else:
                     for p in people:
                         p["track_id"] = p.get("id")
