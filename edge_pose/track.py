@@ -106,6 +106,7 @@ class Tracker:
 
     def __init__(self, params=None):
         self.params = params if params is not None else TrackerParams()
+        import scipy.optimize  # noqa: F401  loaded here, not in the first frame's update (~0.5 s)
         self.reset()
 
     def reset(self):
