@@ -34,6 +34,7 @@ def add_arguments(p):
                    help="HTTP live view, JSON API and metrics on this port (binds http.host, default 127.0.0.1)")
     p.add_argument("--realtime", action="store_true",
                    help="pace a video file at its native fps and keep only the newest frame, as a camera")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again")
     p.add_argument("--model", default=None, metavar="M", help="shipped model name or model path")
     p.add_argument("--backend", default=None, help="auto, onnxruntime, torch, tensorrt")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N")
@@ -62,6 +63,8 @@ def config_from_args(args):
         cfg.outputs.window = False
     if args.realtime:
         cfg.source.realtime = True
+    if args.loop:
+        cfg.source.loop = True
     cfg.source.uri = str(cfg.source.uri)
     from edge_pose.run_config import _check
 
@@ -167,7 +170,7 @@ def main(args):
         return 2
     s = cfg.source
     try:
-        source = open_source(s.uri, width=s.width, height=s.height, fps=s.fps, flip=s.flip, wait=s.wait)
+        source = open_source(s.uri, width=s.width, height=s.height, fps=s.fps, flip=s.flip, wait=s.wait, loop=s.loop)
     except SourceError as exc:
         error(exc)
         return 2

@@ -1,6 +1,6 @@
 """The runtime config of `edge-pose run` and the service: one YAML file -> typed dataclasses.
 
-    source:    {uri: "0", realtime: false, width, height, fps, flip, wait}
+    source:    {uri: "0", realtime: false, width, height, fps, flip, wait, loop}
     model:     {name: mobilenetv3, backend: auto, device: cpu, precision: fp32, threads, decoder: dark, max_batch: 8}
     persons:   {mode: keypoints, detector: hog, detect_every: 15, max_persons}
     tracking:  track.TrackerParams
@@ -32,6 +32,7 @@ class SourceCfg:
     fps: Optional[int] = None
     flip: int = 0  # csi:// nvvidconv flip-method
     wait: bool = False  # wait for a live source that is not there yet (a service started before its camera)
+    loop: bool = False  # play a video file again and again
 
 
 @dataclass

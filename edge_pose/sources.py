@@ -274,6 +274,40 @@ class StreamSource(Source):
         self._closed.set()
 
 
+class LoopingSource(Source):
+    """A video file played again and again (a demo, a kiosk, a test of a live setup): frame indices and
+    times go on across the passes."""
+
+    kind = "video"
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.path = path
+        first = VideoFileSource(path)  # fails here on a bad file
+        self.fps, self.width, self.height, self.name = first.fps, first.width, first.height, first.name
+        first.close()
+        self.frame_count = None  # endless
+        self._closed = threading.Event()
+
+    def __iter__(self):
+        index, offset = 0, 0.0
+        while not self._closed.is_set():
+            with VideoFileSource(self.path) as src:
+                n = 0
+                for frame in src:
+                    if self._closed.is_set():
+                        return
+                    yield Frame(index, None if frame.time is None else offset + frame.time, frame.image, None)
+                    index += 1
+                    n += 1
+            if n == 0:
+                return
+            offset += n / (self.fps or 30.0)
+
+    def close(self):
+        self._closed.set()
+
+
 def _stream_name(uri):
     text = re.sub(r"^[a-z0-9]+://", "", str(uri))
     text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.")
@@ -315,7 +349,7 @@ def _capture_opener(target, api=cv2.CAP_ANY, width=None, height=None, fps=None, 
 LIVE_SCHEMES = ("camera", "v4l2", "csi", "rtsp", "rtsps", "http", "https", "rtmp", "udp")
 
 
-def open_source(uri, width=None, height=None, fps=None, flip=0, wait=False, backoff=(0.5, 10.0)):
+def open_source(uri, width=None, height=None, fps=None, flip=0, wait=False, backoff=(0.5, 10.0), loop=False):
     """A URI (see the module docstring) -> an opened Source; SourceError with a one-line reason otherwise.
 
     width / height / fps: requested camera mode (cameras, V4L2, csi://); flip: nvvidconv flip-method for
@@ -351,7 +385,7 @@ def open_source(uri, width=None, height=None, fps=None, flip=0, wait=False, back
     path = Path(text).expanduser()
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
-    return VideoFileSource(path)
+    return LoopingSource(path) if loop else VideoFileSource(path)
 
 
 def prefetch(iterable, size=4):
