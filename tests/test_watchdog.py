@@ -161,3 +161,63 @@ def test_heartbeat_pings_before_ready_without_frames(notify_socket):
             inbox.wait_for(lambda line: line == "WATCHDOG=1")
     assert "READY=1" not in inbox.lines and not any(x.startswith("STATUS=stalled") for x in inbox.lines)
     inbox.wait_for(lambda line: line == "STOPPING=1")
+
+
+def test_the_real_pipeline_stalled_on_purpose_stops_petting_the_watchdog(notify_socket, monkeypatch):
+    """`edge-pose run`'s heartbeat wiring on the real pipeline: pings while frames complete, none once the
+    pose stage hangs (systemd would then kill and restart the service)."""
+    from pathlib import Path
+
+    from edge_pose.estimator import PoseEstimator
+    from edge_pose.persons import make_person_source
+    from edge_pose.pipeline import Pipeline
+    from edge_pose.run import _heartbeat
+    from edge_pose.sources import open_source
+
+    sock, env = notify_socket
+    monkeypatch.setenv("NOTIFY_SOCKET", env["NOTIFY_SOCKET"])
+    monkeypatch.setenv("WATCHDOG_USEC", str(WATCHDOG_USEC))
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    clip = Path(__file__).resolve().parents[1] / "samples" / "two_people.mp4"
+    gate = threading.Event()
+
+    class Stalling:
+        """The shipped model, hanging from its 8th call on (a wedged accelerator, a deadlock...)."""
+
+        def __init__(self):
+            self.est, self.calls = PoseEstimator("mobilenetv3", threads=1), 0
+
+        @property
+        def timings(self):
+            return self.est.timings
+
+        def __call__(self, frame, boxes):
+            self.calls += 1
+            if self.calls >= 8:
+                gate.wait(30)
+            return self.est(frame, boxes)
+
+    inbox = Inbox(sock)
+    src = open_source(clip, loop=True)
+    model = Stalling()
+    pipe = Pipeline(src, model, make_person_source("full-frame"), realtime=True)
+    beat = _heartbeat(pipe)
+    runner = threading.Thread(target=pipe.run, daemon=True)
+    runner.start()
+    try:
+        inbox.wait_for(lambda line: line == "READY=1")
+        inbox.wait_for(lambda line: line == "WATCHDOG=1")
+        deadline = time.monotonic() + 30
+        while model.calls < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert model.calls >= 8 and pipe.finished >= 5
+        inbox.pump(0.5)  # the stall is noticed after WatchdogSec (0.2 s)
+        assert "WATCHDOG=1" not in inbox.pump(1.0)
+    finally:
+        gate.set()
+        pipe.stop()
+        runner.join(10)
+        beat.stop()
+        src.close()
+        model.est.close()
+    assert not runner.is_alive()
