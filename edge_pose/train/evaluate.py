@@ -333,11 +333,15 @@ def main(args):
                            "complete": bool(getattr(args, "complete", False)),
                            "flip": bool(args.flip), "decoder": args.decoder, "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
-        print("wrote %s" % args.json_out)
+        write_json(args.json_out, out)
     return 0
+
+
+def write_json(path, out):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2)
+    print("wrote %s" % path)
 
 
 def main_pipeline(args):
@@ -371,8 +375,5 @@ def main_pipeline(args):
                "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
                            "detector": args.detector, "decoder": args.decoder, "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
-        print("wrote %s" % args.json_out)
+        write_json(args.json_out, out)
     return 0
