@@ -134,3 +134,58 @@ def test_csi_without_gstreamer_says_so():
 def test_file_uri_and_folder():
     with open_source("file://" + str(CLIP)) as src:
         assert src.kind == "video" and not src.live and src.frame_count == 150
+
+
+def test_http_stream_reconnects_when_the_server_comes_back():
+    """A real network source: edge-pose's own MJPEG stream over HTTP, read by OpenCV's FFmpeg; the server goes
+    away (the stream is lost, reconnection attempts are refused) and comes back on the same port."""
+    import numpy as np
+
+    from edge_pose.serve import LiveHub, PoseServer, ServeParams
+
+    def serve(port):
+        hub = LiveHub()
+        server = PoseServer(hub, ServeParams(port=port)).start()
+        stop = threading.Event()
+
+        def publish():
+            i = 0
+            while not stop.is_set():
+                img = np.full((120, 160, 3), 40, np.uint8)
+                cv2.putText(img, str(i), (10, 80), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+                hub.publish({"frame": i, "persons": []}, img)
+                i += 1
+                time.sleep(1 / 30)
+
+        threading.Thread(target=publish, daemon=True).start()
+        return server, stop
+
+    server, stop = serve(0)
+    port = server.port
+    src = open_source("http://127.0.0.1:%d/stream.mjpg" % port, backoff=(0.05, 0.2))
+    frames = []
+    reader = threading.Thread(target=lambda: frames.extend(f.index for f in src), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(frames) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(frames) >= 10
+        stop.set()
+        server.stop()  # the stream is lost
+        deadline = time.monotonic() + 20
+        while src.failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert src.failures > 0  # reconnection refused while the server is away
+        before = len(frames)
+        server, stop = serve(port)  # back
+        deadline = time.monotonic() + 30
+        while (src.reconnects < 1 or len(frames) < before + 10) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert src.reconnects >= 1 and len(frames) >= before + 10
+    finally:
+        src.close()
+        stop.set()
+        server.stop()
+        reader.join(10)
+    assert frames == list(range(len(frames)))
