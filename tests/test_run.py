@@ -93,3 +93,33 @@ def test_config_print_round_trips(tmp_path, capsys):
     again = tmp_path / "again.yaml"
     again.write_text(yaml.safe_dump(printed))
     assert to_yaml(load_run_config(str(again))) == yaml.safe_dump(printed, sort_keys=False, default_flow_style=False)
+
+
+def test_q_in_the_window_stops_the_pipeline_cleanly(monkeypatch, tmp_path):
+    """The window sink on the real pipeline, with OpenCV's GUI calls recorded instead of drawn (no display
+    here): frames are shown annotated, and q after the 5th frame ends the run with every output closed."""
+    import cv2
+    import numpy as np
+
+    from edge_pose import sinks
+    from edge_pose.estimator import PoseEstimator
+    from edge_pose.persons import make_person_source
+    from edge_pose.pipeline import Pipeline
+    from edge_pose.rotating import RotatingJsonlWriter
+    from edge_pose.sources import open_source
+
+    shown = []
+    monkeypatch.setattr(sinks, "window_problem", lambda: None)
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img.copy()))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: ord("q") if len(shown) == 5 else -1)
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    jsonl = tmp_path / "f.jsonl"
+    with open_source(CLIP) as src, PoseEstimator("mobilenetv3", threads=1) as est:
+        window = sinks.WindowSink("test")
+        writer = RotatingJsonlWriter(str(jsonl))
+        summary = Pipeline(src, est, make_person_source("full-frame"), sinks=[window, writer]).run()
+    assert 5 <= summary.finished < 150 and summary.finished == len(jsonl.read_text().splitlines())
+    first = cv2.VideoCapture(str(CLIP)).read()[1]
+    assert shown[0].shape == first.shape and np.abs(shown[0].astype(int) - first).mean() > 0.5  # drawn on
