@@ -179,6 +179,10 @@ def _diagnose(path):
 def quiet_ffmpeg():
     """Silence FFmpeg's own log lines inside OpenCV (our errors say what went wrong); the CLI calls it."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    try:  # OpenCV's own warnings (a camera index that is not there...): our error line says it once
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:
+        pass
     try:
         import av.logging
 
