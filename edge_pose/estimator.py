@@ -24,18 +24,19 @@ class PoseEstimator:
 
     model: shipped name (`mobilenetv3`, `resnet18`) or a model path; backend: "auto", "onnxruntime" or
     "torch"; device: "cpu", "cuda" or "cuda:N"; threads: CPU inference threads (None: the backend's
-    default); decoder: "dark" or "argmax"; max_batch: most crops per inference call.
+    default); decoder: "dark" or "argmax"; max_batch: most crops per inference call; precision: "fp32",
+    "fp16" (torch on CUDA; an engine's precision is fixed when it is built).
     `timings` holds the milliseconds of the last call's stages (preprocess, infer, decode).
     """
 
     def __init__(self, model="mobilenetv3", backend="auto", device="cpu", threads=None, decoder="dark",
-                 max_batch=8):
+                 max_batch=8, precision="fp32"):
         if decoder not in ("dark", "argmax"):
             raise ValueError("unknown decoder %r (choose from dark, argmax)" % (decoder,))
         self.model = model
         self.decoder = decoder
         self.max_batch = max(1, int(max_batch))
-        self.backend = runtime.open(model, backend=backend, device=device, threads=threads)
+        self.backend = runtime.open(model, backend=backend, device=device, threads=threads, precision=precision)
         self.timings = {}
 
     def infer(self, batch):

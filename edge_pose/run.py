@@ -104,7 +104,7 @@ def open_estimator(cfg):
 
     m = cfg.model
     return PoseEstimator(m.name, backend=m.backend, device=m.device, threads=m.threads, decoder=m.decoder,
-                         max_batch=m.max_batch)
+                         max_batch=m.max_batch, precision=m.precision)
 
 
 def make_sinks(cfg, source, estimator):
