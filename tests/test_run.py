@@ -123,3 +123,9 @@ def test_q_in_the_window_stops_the_pipeline_cleanly(monkeypatch, tmp_path):
     assert 5 <= summary.finished < 150 and summary.finished == len(jsonl.read_text().splitlines())
     first = cv2.VideoCapture(str(CLIP)).read()[1]
     assert shown[0].shape == first.shape and np.abs(shown[0].astype(int) - first).mean() > 0.5  # drawn on
+
+
+def test_the_service_default_config_is_valid():
+    cfg = load_run_config(str(REPO / "edge_pose" / "data" / "service-config.yaml"))
+    assert cfg.source.wait and cfg.http.port == 8080 and cfg.http.host == "127.0.0.1"
+    assert cfg.outputs.jsonl.startswith("/var/lib/edge-pose/")  # the one place the unit lets it write
