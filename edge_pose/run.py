@@ -117,6 +117,12 @@ def make_sinks(cfg, source, estimator):
         if out.window:
             made.append(sinks.WindowSink("edge-pose: %s" % source.uri))
         if out.record:
+            from pathlib import Path
+
+            try:
+                Path(out.record).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError("cannot write %s: %s" % (out.record, exc.strerror or exc)) from None
             made.append(sinks.ThreadedWriter(sinks.FrameVideoWriter(out.record, source.fps or 30.0), 4))
         if out.jsonl:
             from edge_pose.rotating import RotatingJsonlWriter
@@ -207,6 +213,9 @@ def _run(cfg, source, max_frames=None):
         previous = _on_signals(pipeline.stop)
         try:
             summary = pipeline.run()
+        except (OSError, RuntimeError, ValueError) as exc:  # a stage or an output failed: outputs aborted
+            error(" ".join(str(exc).split()) or type(exc).__name__)
+            return 1
         finally:
             _restore_signals(previous)
             if heartbeat is not None:
