@@ -43,7 +43,10 @@ def _add_train(sub):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="edge-pose", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="edge-pose", description="Real-time human pose estimation (COCO 17 keypoints).",
+        epilog="edge-pose --camera 0 opens the live view of camera 0 (short for `edge-pose run --camera 0`); "
+               "`edge-pose COMMAND --help` for each command.")
     from edge_pose import __version__
     parser.add_argument("--version", action="version", version="edge-pose " + __version__)
     sub = parser.add_subparsers(dest="command")
