@@ -7,6 +7,11 @@ the modules named below, each in its own thread, joined by bounded queues.
     post      (thread "post")             track.Tracker -> smooth smoother -> frame record
     output    (the caller's thread)       draw.draw_people -> every sink's write(record, image)
 
+Persons, preprocess, inference and decoding share one thread on purpose: the person source places frame t+1's
+crops from frame t's decoded keypoints (tracking by pose), so frame t+1 cannot be cropped before frame t is
+decoded; separate threads would only add hand-offs. What can overlap (decoding the video, tracking, smoothing,
+drawing, encoding, writing) runs in the other stages.
+
 A sink is any object with `write(record, image)` and `close()` (optional `abort()`; `wants_image` False
 when it needs no annotated frame; `write` returning False asks the pipeline to stop, as a window does on
 q / Esc). Every frame taken in is either finished (its record reaches the sinks) or counted in `dropped`:
