@@ -18,6 +18,8 @@ import time
 import cv2
 import numpy as np
 
+from edge_pose.closing import Closing
+
 PAD_VALUE = 114  # grey letterbox border, as YOLO models are trained with
 
 
@@ -36,7 +38,7 @@ def nms(boxes, scores, min_score, iou):
     return keep[np.argsort(-scores[keep], kind="stable")]
 
 
-class Detector:
+class Detector(Closing):
     """Base of person detectors: `det(frame_bgr) -> (boxes (N, 4) [x, y, w, h], scores (N,))`, best first.
 
     `ms` holds the milliseconds of the last call.
@@ -53,16 +55,6 @@ class Detector:
         boxes, scores = self.detect(frame_bgr)
         self.ms = 1e3 * (time.perf_counter() - t0)
         return boxes, scores
-
-    def close(self):
-        """Release the model; the default does nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def hog_descriptor():

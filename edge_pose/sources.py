@@ -30,6 +30,8 @@ from pathlib import Path
 
 import cv2
 
+from edge_pose.closing import Closing
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -45,7 +47,7 @@ class SourceError(IOError):
     """A source that cannot be opened or read: the message names the source and the problem."""
 
 
-class Source:
+class Source(Closing):
     """Base of frame sources: iterate for Frames; `fps`, `frame_count` (None when unknown), `width`, `height`
     (of the first frame; None for image folders of mixed sizes), `name` (a stem for output files), `kind`."""
 
@@ -63,16 +65,6 @@ class Source:
 
     def __iter__(self):
         raise NotImplementedError
-
-    def close(self):
-        """Release the source; the default does nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return "%s(%r, fps=%s, frames=%s)" % (type(self).__name__, self.uri, self.fps, self.frame_count)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_pose.closing import Closing
+
 # the model contract (see DESIGN.md): input float32[N,3,256,192], output heatmaps float32[N,17,64,48]
 INPUT_CHW = (3, 256, 192)
 OUTPUT_CHW = (17, 64, 48)
 
 
-class Backend:
+class Backend(Closing):
     """Base class of inference backends.
 
     Subclasses set `name` and `input_shape` (N, C, H, W; a dynamic dimension is -1) and implement
@@ -29,16 +31,6 @@ class Backend:
 
     def __call__(self, batch):
         return self.infer(batch)
-
-    def close(self):
-        """Release the engine; the default does nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return "%s(name=%r, input_shape=%r)" % (type(self).__name__, self.name, self.input_shape)
