@@ -19,17 +19,20 @@ unchanged, so the file loads wherever the original did. With --report on a set t
 """
 import argparse
 import json
+import os
 import sys
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from edge_pose.skeleton import OKS_SIGMAS  # noqa: E402  (numpy only: runs in a MediaPipe-only venv)
+
 FACE = ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]
 # COCO-17 index -> BlazePose-33 landmark index (same person-centric left/right)
 COCO_FROM_BLAZE = {0: 0, 1: 2, 2: 5, 3: 7, 4: 8, 5: 11, 6: 12, 7: 13, 8: 14, 9: 15, 10: 16,
                    11: 23, 12: 24, 13: 25, 14: 26, 15: 27, 16: 28}
-SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
 MIN_SIDE = 256  # LSPET images are small (median 252x238): upscale crops so BlazePose sees enough pixels
 
 
@@ -76,7 +79,7 @@ def oks(pred, gt, area, joints):
     if not use:
         return 0.0
     d2 = ((pred[use, :2] - gt[use, :2]) ** 2).sum(axis=1)
-    var = (2 * SIGMAS[use]) ** 2
+    var = (2 * OKS_SIGMAS[use]) ** 2
     return float(np.mean(np.exp(-d2 / (2 * max(area, 1.0) * var))))
 
 
@@ -145,9 +148,9 @@ def main(argv=None):
     if args.report:
         summary["face_oks_mean"] = round(float(np.mean(face_oks)), 3) if face_oks else None
     else:
-        data.setdefault("info", {})["teacher"] = {"model": "MediaPipe BlazePose 0.10.21 complexity %d" % args.complexity,
-                                                  "min_oks": args.min_oks, "min_visibility": args.min_visibility,
-                                                  "summary": summary}
+        model = "MediaPipe BlazePose %s complexity %d" % (mp.__version__, args.complexity)
+        data.setdefault("info", {})["teacher"] = {"model": model, "min_oks": args.min_oks,
+                                                  "min_visibility": args.min_visibility, "summary": summary}
         with open(args.out, "w") as f:
             json.dump(data, f)
     print(json.dumps(summary))
