@@ -56,7 +56,8 @@ def main():
     gflops = fc.get_total_flops() / 1e9
     params = sum(p.numel() for p in model.parameters())
     provenance = {"checkpoint": os.path.basename(args.checkpoint), "epoch": meta["epoch"],
-                  "train_sets": [{"name": d["name"], "weight": d["weight"]} for d in cfg["train_sets"]],
+                  "train_sets": [{"name": d["name"], "ann": os.path.basename(d["ann"]), "weight": d["weight"],
+                                  "joint_weights": d.get("joint_weights")} for d in cfg["train_sets"]],
                   "schedule": {k: cfg["train"][k] for k in ("epochs", "samples_per_epoch", "batch_size", "lr",
                                                             "schedule", "resolution", "loss", "ema")}}
     os.makedirs(args.engines, exist_ok=True)
