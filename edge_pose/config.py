@@ -28,6 +28,7 @@ class DatasetCfg:
     weight: float = 1.0  # sampling weight of this set in an epoch
     joint_weights: Optional[List[float]] = None  # per-joint target weight for this set (17 values)
     head_top: bool = False  # widen boxes with `lsp_extra_keypoints` head_top (LSPET)
+    complete: bool = False  # every person in its images is annotated: background crops may come from it
 
 
 @dataclass
@@ -41,6 +42,9 @@ class AugmentCfg:
     occlusion_prob: float = 0.3
     shift: float = 0.05  # random box-centre shift, fraction of the box size
     blur_prob: float = 0.1
+    # share of samples that are background crops (from `complete` sets) with all-zero targets at full weight:
+    # top-down training otherwise never sees a crop without a person and hallucinates one in every window
+    negative_prob: float = 0.0
 
 
 @dataclass

@@ -20,7 +20,7 @@ class PersonSet:
     """All non-crowd persons with keypoints of one COCO-format json, images decoded once into memory."""
 
     def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
-                 progress=True, limit=None):
+                 progress=True, limit=None, complete=False):
         with open(ann_path) as f:
             coco = json.load(f)
         self.name = name or os.path.basename(os.path.dirname(ann_path))
@@ -33,6 +33,11 @@ class PersonSet:
             anns = anns[:limit]
         self.images, self.boxes, self.joints, self.visible, self.image_index = [], [], [], [], []
         self.ann_ids = []
+        self.complete = bool(complete)  # every person of its images annotated: background crops allowed
+        self.person_boxes = []  # per cached image: boxes (N, 4) of every annotation, crowds and keypoint-less too
+        boxes_of = {}
+        for a in coco["annotations"]:
+            boxes_of.setdefault(a["image_id"], []).append(a["bbox"])
         index = {}
         for a in tqdm(anns, desc="load " + self.name, disable=not progress, leave=False):
             im = imgs[a["image_id"]]
@@ -45,6 +50,7 @@ class PersonSet:
                     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
                 index[im["id"]] = (len(self.images), s)
                 self.images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                self.person_boxes.append(np.asarray(boxes_of[im["id"]], np.float32).reshape(-1, 4) * s)
             i, s = index[im["id"]]
             kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
             box = np.asarray(a["bbox"], np.float32)
@@ -75,6 +81,7 @@ class TopDownDataset:
         self.input_size = tuple(input_size)
         self.sigma = sigma
         self.augment_on = augment_on
+        self.negative_prob = float(getattr(aug_cfg, "negative_prob", 0.0) or 0.0) if augment_on else 0.0
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -86,9 +93,47 @@ class TopDownDataset:
         which = self.rng.choice(len(self.sets), size=n, p=self.probs)
         return [(int(s), int(self.rng.integers(len(self.sets[s])))) for s in which]
 
+    def background_box(self, ds, person_idx, tries=10, max_overlap=0.1):
+        """A box of this person's size elsewhere in its image whose crop covers at most `max_overlap` of any
+        annotated person's box; None if `tries` random places all overlap someone (or the set is not
+        `complete`, so an unannotated person could be anywhere)."""
+        if not ds.complete:
+            return None
+        img = ds.images[ds.image_index[person_idx]]
+        others = ds.person_boxes[ds.image_index[person_idx]]
+        h, w = img.shape[:2]
+        _, size = pre.box_to_center_scale(ds.boxes[person_idx], self.input_size)
+        size = size * self.rng.uniform(*self.aug.scale)
+        for _ in range(tries):
+            center = self.rng.uniform([0, 0], [w, h])
+            x0, y0 = center - size / 2
+            x1, y1 = center + size / 2
+            ix = np.clip(np.minimum(x1, others[:, 0] + others[:, 2]) - np.maximum(x0, others[:, 0]), 0, None)
+            iy = np.clip(np.minimum(y1, others[:, 1] + others[:, 3]) - np.maximum(y0, others[:, 1]), 0, None)
+            area = np.maximum(others[:, 2] * others[:, 3], 1e-6)
+            if not len(others) or (ix * iy / area).max() <= max_overlap:
+                return center, size
+        return None
+
+    def negative(self, ds, person_idx):
+        """(image, zero heatmaps, full weights) of a background crop, or None when no place is free."""
+        found = self.background_box(ds, person_idx)
+        if found is None:
+            return None
+        mat = pre.affine_matrix(found[0], found[1], self.input_size, 0.0)
+        crop = pre.crop(ds.images[ds.image_index[person_idx]], mat, self.input_size)
+        crop = augment.color_jitter(crop, self.aug.color_jitter, self.rng)
+        w_hm, h_hm = self.heatmap_size
+        heat = np.zeros((NUM_KEYPOINTS, h_hm, w_hm), np.float32)
+        return pre.normalize(crop[None])[0], heat, np.ones(NUM_KEYPOINTS, np.float32)
+
     def item(self, set_idx, person_idx):
         ds = self.sets[set_idx]
         rng = self.rng
+        if self.negative_prob and rng.random() < self.negative_prob:
+            sample = self.negative(ds, person_idx)
+            if sample is not None:
+                return sample
         img = ds.images[ds.image_index[person_idx]]
         joints, visible = ds.joints[person_idx], ds.visible[person_idx]
         w_in, h_in = self.input_size

@@ -126,7 +126,8 @@ def train(cfg, resume=None, progress=True):
     if resume == "auto":
         resume = last_path if os.path.exists(last_path) else None
 
-    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress) for d in cfg.train_sets]
+    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete)
+            for d in cfg.train_sets]
     data = TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=t.sigma, seed=t.seed)
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
     if cfg.model.pretrained:
