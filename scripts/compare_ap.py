@@ -29,16 +29,21 @@ def model_results(path, coco, images, flip=True):
             return json.load(f), metrics
 
 
-def resample(dataset, groups, results_list, image_ids):
-    """A dataset, groups and result sets in which image k of the resample is `image_ids[k]` renumbered k + 1
-    (an image drawn twice appears twice, with its annotations and results copied)."""
+def by_image(dataset, groups, results_list):
+    """Annotations, groups and each result set keyed by image id: built once, used by every resample."""
     anns_of, res_of = {}, [{} for _ in results_list]
     for a in dataset["annotations"]:
         anns_of.setdefault(a["image_id"], []).append(a)
     for per, results in zip(res_of, results_list):
         for r in results:
             per.setdefault(r["image_id"], []).append(r)
-    group_of = {im["id"]: (im, anns) for im, anns in groups}
+    return anns_of, {im["id"]: (im, anns) for im, anns in groups}, res_of
+
+
+def resample(dataset, groups, results_list, image_ids, index=None):
+    """A dataset, groups and result sets in which image k of the resample is `image_ids[k]` renumbered k + 1
+    (an image drawn twice appears twice, with its annotations and results copied). index: by_image(...)."""
+    anns_of, group_of, res_of = index or by_image(dataset, groups, results_list)
     images, annotations, new_groups, new_results = [], [], [], [[] for _ in results_list]
     for k, old in enumerate(image_ids):
         new_id = k + 1
@@ -60,10 +65,11 @@ def bootstrap(dataset, results_a, results_b, n=200, seed=0, progress=True):
     """AP(B) - AP(A) on `n` image resamples (paired: the same images for both)."""
     groups = person_groups(dataset)
     ids = [im["id"] for im, _ in groups]
+    index = by_image(dataset, groups, [results_a, results_b])
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in tqdm(range(n), desc="bootstrap", disable=not progress, leave=False):
-        d, g, (ra, rb) = resample(dataset, groups, [results_a, results_b], rng.choice(ids, len(ids)))
+        d, g, (ra, rb) = resample(dataset, groups, [results_a, results_b], rng.choice(ids, len(ids)), index)
         diffs.append(score_results(d, rb, g)["AP"] - score_results(d, ra, g)["AP"])
     return np.asarray(diffs)
 
