@@ -45,6 +45,9 @@ class AugmentCfg:
     # share of samples that are background crops (from `complete` sets) with all-zero targets at full weight:
     # top-down training otherwise never sees a crop without a person and hallucinates one in every window
     negative_prob: float = 0.0
+    # size of a background crop relative to the person it replaces (uniform in log scale): wider than `scale`
+    # so that crops as large as the acquisition windows (persons.WindowScan) are seen empty too
+    negative_scale: List[float] = field(default_factory=lambda: [0.7, 1.3])
 
 
 @dataclass

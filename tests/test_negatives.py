@@ -54,3 +54,18 @@ def test_no_negatives_from_incomplete_sets_or_by_default(coco_train):
         for p in range(0, 40, 4):
             _, heat, weight = data.item(0, p)
             assert heat.max() > 0.5 and weight.max() > 0  # a person, as before
+
+
+def test_negative_scale_sets_the_background_crop_size(coco_train):
+    from edge_pose import preprocess as pre
+
+    ps = PersonSet(str(coco_train[0]), str(coco_train[1]), "coco_train", progress=False, complete=True)
+    data = TopDownDataset([ps], [1.0], AugmentCfg(negative_prob=1.0, negative_scale=[2.0, 2.0]), seed=5)
+    sizes = []
+    for person in range(0, len(ps), 5):
+        found = data.background_box(ps, person)
+        if found is not None:
+            _, own = pre.box_to_center_scale(ps.boxes[person], data.input_size)
+            sizes.append(np.asarray(found[1]) / own)
+    assert len(sizes) >= 5
+    np.testing.assert_allclose(sizes, 2.0, rtol=1e-6)  # twice the size of the person it stands in for

@@ -103,7 +103,8 @@ class TopDownDataset:
         others = ds.person_boxes[ds.image_index[person_idx]]
         h, w = img.shape[:2]
         _, size = pre.box_to_center_scale(ds.boxes[person_idx], self.input_size)
-        size = size * self.rng.uniform(*self.aug.scale)
+        lo, hi = getattr(self.aug, "negative_scale", None) or self.aug.scale
+        size = size * float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
         for _ in range(tries):
             center = self.rng.uniform([0, 0], [w, h])
             x0, y0 = center - size / 2
@@ -122,6 +123,8 @@ class TopDownDataset:
             return None
         mat = pre.affine_matrix(found[0], found[1], self.input_size, 0.0)
         crop = pre.crop(ds.images[ds.image_index[person_idx]], mat, self.input_size)
+        if getattr(self.aug, "flip", True) and self.rng.random() < 0.5:
+            crop = np.ascontiguousarray(crop[:, ::-1])
         crop = augment.color_jitter(crop, self.aug.color_jitter, self.rng)
         w_hm, h_hm = self.heatmap_size
         heat = np.zeros((NUM_KEYPOINTS, h_hm, w_hm), np.float32)
