@@ -42,6 +42,7 @@ class AugmentCfg:
     occlusion_prob: float = 0.3
     shift: float = 0.05  # random box-centre shift, fraction of the box size
     blur_prob: float = 0.1
+    flare_prob: float = 0.0  # share of crops with a sun glare blended in (augment.sun_flare)
     # share of samples that are background crops (from `complete` sets) with all-zero targets at full weight:
     # top-down training otherwise never sees a crop without a person and hallucinates one in every window
     negative_prob: float = 0.0

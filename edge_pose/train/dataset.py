@@ -125,6 +125,7 @@ class TopDownDataset:
         crop = pre.crop(ds.images[ds.image_index[person_idx]], mat, self.input_size)
         if getattr(self.aug, "flip", True) and self.rng.random() < 0.5:
             crop = np.ascontiguousarray(crop[:, ::-1])
+        crop = augment.sun_flare(crop, self.aug.flare_prob, self.rng)
         crop = augment.color_jitter(crop, self.aug.color_jitter, self.rng)
         w_hm, h_hm = self.heatmap_size
         heat = np.zeros((NUM_KEYPOINTS, h_hm, w_hm), np.float32)
@@ -151,6 +152,7 @@ class TopDownDataset:
             mat = augment.flip_matrix(mat, w_in)
         crop = pre.crop(img, mat, self.input_size)
         if self.augment_on:
+            crop = augment.sun_flare(crop, self.aug.flare_prob, rng)
             crop = augment.color_jitter(crop, self.aug.color_jitter, rng)
             crop = augment.occlude(crop, self.aug.occlusion_prob, rng)
             crop = augment.blur_like(crop, rng, self.aug.blur_prob)
