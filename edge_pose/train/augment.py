@@ -82,8 +82,9 @@ def blur_like(img, rng, prob):
 
 
 def sun_flare(img, prob, rng):
-    """Blend a bright, warm-white glare (a saturated core, a soft halo and a few faint rays) into the crop at a
-    random place: outdoor cameras facing the sun see one, and a model never shown one takes it for a face.
+    """Blend a sun glare into the crop at a random place: a saturated warm-white core, a soft halo of a warm
+    colour (white to orange), sometimes a coloured ring and a few faint rays. Outdoor cameras facing the sun
+    see one, and a model never shown one takes it for a face.
 
     Written here rather than taken from albumentations (RandomSunFlare): that library pulls in
     opencv-python-headless, which clashes with the opencv-contrib-python edge-pose installs.
@@ -96,14 +97,21 @@ def sun_flare(img, prob, rng):
     halo = core * rng.uniform(2.5, 6.0)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     d2 = (xx - cx) ** 2 + (yy - cy) ** 2
-    alpha = np.exp(-d2 / (2 * core ** 2)) * 1.6 + np.exp(-d2 / (2 * halo ** 2)) * rng.uniform(0.2, 0.6)
+    glow = np.exp(-d2 / (2 * halo ** 2)) * rng.uniform(0.2, 0.6)
+    if rng.random() < 0.5:  # a lens-flare ring around the sun
+        radius, width = halo * rng.uniform(0.4, 1.0), max(1.0, core * rng.uniform(0.3, 1.0))
+        glow += np.exp(-(np.sqrt(d2) - radius) ** 2 / (2 * width ** 2)) * rng.uniform(0.3, 0.7)
     rays = np.zeros((h, w), np.float32)
     for angle in rng.uniform(0, np.pi, size=int(rng.integers(0, 4))):
         dx, dy = np.cos(angle) * 2 * max(h, w), np.sin(angle) * 2 * max(h, w)
         cv2.line(rays, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1.0, max(1, int(core / 3)))
     if rays.any():
-        alpha += cv2.GaussianBlur(rays, (0, 0), max(1.0, core / 4)) * np.exp(-d2 / (2 * (3 * halo) ** 2)) * 0.5
-    alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]
-    colour = np.array([255.0, rng.uniform(225, 255), rng.uniform(190, 255)], np.float32)  # warm white (crops are RGB)
-    out = img.astype(np.float32) * (1.0 - alpha) + colour * alpha
+        glow += cv2.GaussianBlur(rays, (0, 0), max(1.0, core / 4)) * np.exp(-d2 / (2 * (3 * halo) ** 2)) * 0.5
+    # colours are RGB (training crops are RGB)
+    halo_colour = np.array([255.0, rng.uniform(110, 240), rng.uniform(40, 200)], np.float32)
+    core_colour = np.array([255.0, rng.uniform(225, 255), rng.uniform(190, 255)], np.float32)
+    out = img.astype(np.float32)
+    for alpha, colour in ((glow, halo_colour), (np.exp(-d2 / (2 * core ** 2)) * 1.6, core_colour)):
+        alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]
+        out = out * (1.0 - alpha) + colour * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
