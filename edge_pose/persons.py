@@ -74,17 +74,29 @@ def keypoint_boxes(keypoints, threshold=0.3, min_keypoints=4, enlarge=1.2):
     return np.where(valid[:, None], boxes, 0.0), valid
 
 
-def box_iou(a, b):
-    """Pairwise IoU of [x, y, w, h] boxes: (n, 4) x (m, 4) -> (n, m)."""
+def _intersections(a, b):
+    """(n, 4) and (m, 4) [x, y, w, h] boxes as float arrays, and their pairwise intersection areas (n, m)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
     x1 = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
     y1 = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return a, b, np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+
+
+def box_iou(a, b):
+    """Pairwise IoU of [x, y, w, h] boxes: (n, 4) x (m, 4) -> (n, m)."""
+    a, b, inter = _intersections(a, b)
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def box_coverage(a, b):
+    """Share of each box b covered by each box a: (n, 4) x (m, 4) -> (n, m) (pycocotools' iou with iscrowd)."""
+    a, b, inter = _intersections(a, b)
+    area = (b[:, 2] * b[:, 3])[None, :]
+    return np.where(area > 0, inter / np.where(area > 0, area, 1.0), 0.0)
 
 
 def pose_similarity(a, b, threshold=0.3):

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_pose import preprocess as pre
+from edge_pose.persons import box_coverage
 from edge_pose.skeleton import FLIP_INDEX, NUM_KEYPOINTS
 from edge_pose.train import augment
 from edge_pose.train.targets import encode_heatmaps
@@ -107,12 +108,8 @@ class TopDownDataset:
         size = size * float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
         for _ in range(tries):
             center = self.rng.uniform([0, 0], [w, h])
-            x0, y0 = center - size / 2
-            x1, y1 = center + size / 2
-            ix = np.clip(np.minimum(x1, others[:, 0] + others[:, 2]) - np.maximum(x0, others[:, 0]), 0, None)
-            iy = np.clip(np.minimum(y1, others[:, 1] + others[:, 3]) - np.maximum(y0, others[:, 1]), 0, None)
-            area = np.maximum(others[:, 2] * others[:, 3], 1e-6)
-            if not len(others) or (ix * iy / area).max() <= max_overlap:
+            crop = np.concatenate([center - size / 2, size])
+            if not len(others) or box_coverage(crop, others).max() <= max_overlap:
                 return center, size
         return None
 
