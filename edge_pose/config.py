@@ -43,6 +43,9 @@ class AugmentCfg:
     shift: float = 0.05  # random box-centre shift, fraction of the box size
     blur_prob: float = 0.1
     flare_prob: float = 0.0  # share of crops with a sun glare blended in (augment.sun_flare)
+    # share of person crops zoomed out by a factor from zoom_out_scale, the person placed anywhere inside
+    zoom_out_prob: float = 0.0
+    zoom_out_scale: List[float] = field(default_factory=lambda: [1.5, 3.0])
     # share of samples that are background crops (from `complete` sets) with all-zero targets at full weight:
     # top-down training otherwise never sees a crop without a person and hallucinates one in every window
     negative_prob: float = 0.0
