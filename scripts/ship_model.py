@@ -59,7 +59,8 @@ def main():
                   "train_sets": [{"name": d["name"], "ann": os.path.basename(d["ann"]), "weight": d["weight"],
                                   "joint_weights": d.get("joint_weights")} for d in cfg["train_sets"]],
                   "schedule": {k: cfg["train"][k] for k in ("epochs", "samples_per_epoch", "batch_size", "lr",
-                                                            "schedule", "resolution", "loss", "ema")}}
+                                                            "schedule", "resolution", "loss", "ema")},
+                  "augment": cfg.get("augment")}
     os.makedirs(args.engines, exist_ok=True)
     path = os.path.join(args.engines, args.name + ".onnx")
     export_onnx(model, path, provenance)
