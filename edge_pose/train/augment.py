@@ -36,8 +36,7 @@ def sample_transform(box, joints, visible, input_size, cfg, rng):
     if cfg.rotation > 0 and rng.random() < cfg.rotation_prob:
         rot = float(np.clip(rng.normal(0, cfg.rotation / 2), -cfg.rotation, cfg.rotation))
     flip = bool(cfg.flip and rng.random() < 0.5)
-    zoom_prob = getattr(cfg, "zoom_out_prob", 0.0)
-    if zoom_prob > 0 and rng.random() < zoom_prob:
+    if cfg.zoom_out_prob > 0 and rng.random() < cfg.zoom_out_prob:
         # a window much larger than the person, who may sit anywhere in it (kept whole): what the person
         # source's window scan shows the model, which otherwise makes every window one crop-filling person
         zoom = rng.uniform(*cfg.zoom_out_scale)

@@ -82,7 +82,7 @@ class TopDownDataset:
         self.input_size = tuple(input_size)
         self.sigma = sigma
         self.augment_on = augment_on
-        self.negative_prob = float(getattr(aug_cfg, "negative_prob", 0.0) or 0.0) if augment_on else 0.0
+        self.negative_prob = float(aug_cfg.negative_prob) if augment_on else 0.0
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -104,7 +104,7 @@ class TopDownDataset:
         others = ds.person_boxes[ds.image_index[person_idx]]
         h, w = img.shape[:2]
         _, size = pre.box_to_center_scale(ds.boxes[person_idx], self.input_size)
-        lo, hi = getattr(self.aug, "negative_scale", None) or self.aug.scale
+        lo, hi = self.aug.negative_scale
         size = size * float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
         for _ in range(tries):
             center = self.rng.uniform([0, 0], [w, h])
@@ -120,7 +120,7 @@ class TopDownDataset:
             return None
         mat = pre.affine_matrix(found[0], found[1], self.input_size, 0.0)
         crop = pre.crop(ds.images[ds.image_index[person_idx]], mat, self.input_size)
-        if getattr(self.aug, "flip", True) and self.rng.random() < 0.5:
+        if self.aug.flip and self.rng.random() < 0.5:
             crop = np.ascontiguousarray(crop[:, ::-1])
         crop = augment.sun_flare(crop, self.aug.flare_prob, self.rng)
         crop = augment.color_jitter(crop, self.aug.color_jitter, self.rng)
