@@ -79,6 +79,9 @@ class TrainCfg:
     final_phase_lr: Optional[float] = None
     ema: float = 0.999
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    # NHWC activations and weights: same results, faster convolutions through oneDNN on the CPU
+    # (measured here: MobileNetV3 training 1.8x, ResNet-18 1.2x; README "Training")
+    channels_last: bool = True
     seed: int = 0
     eval_every: int = 1
     threads: Optional[int] = None

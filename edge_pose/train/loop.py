@@ -132,6 +132,8 @@ def train(cfg, resume=None, progress=True):
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
     if cfg.model.pretrained:
         load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
+    layout = torch.channels_last if t.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     decay, no_decay = [], []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
@@ -140,6 +142,8 @@ def train(cfg, resume=None, progress=True):
     use_amp = bool(t.amp and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     ema = Ema(model, t.ema) if t.ema else None
+    if ema is not None:
+        ema.model.to(memory_format=layout)
     loss_fn = LOSSES[t.loss]
     teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill.teacher else None
 
@@ -185,7 +189,7 @@ def train(cfg, resume=None, progress=True):
             lr = lr_at(cfg, epoch + step / steps_per_epoch)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x = torch.from_numpy(x).to(device, non_blocking=True)
+            x = torch.from_numpy(x).to(device, non_blocking=True).contiguous(memory_format=layout)
             target = torch.from_numpy(target).to(device, non_blocking=True)
             weight = torch.from_numpy(weight).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
