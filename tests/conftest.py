@@ -12,3 +12,11 @@ def shared_data():
     if not (SHARED / "coco_val_dev" / "person_keypoints.json").exists():
         pytest.skip("shared data not found at %s (set EDGE_POSE_SHARED_DATA)" % SHARED)
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def coco_train_set(shared_data):
+    """coco_train as a training PersonSet."""
+    from edge_pose.train.dataset import PersonSet
+    root = shared_data / "coco_train"
+    return PersonSet(str(root / "person_keypoints.json"), str(root / "images"), "coco_train", progress=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -164,9 +165,26 @@ class TopDownDataset:
         heat, weight = encode_heatmaps(pts_hm, (vis > 0) & inside, (w_hm, h_hm), self.sigma)
         return pre.normalize(crop[None])[0], heat, weight * jw
 
-    def batches(self, n, batch_size):
-        """Yields (x, heatmaps, weights) NumPy batches for one epoch of n samples."""
+    def batches(self, n, batch_size, prefetch=True):
+        """Yields (x, heatmaps, weights) NumPy batches for one epoch of n samples. With `prefetch` one worker
+        thread builds the next batch while the caller trains on this one (OpenCV and NumPy release the GIL);
+        batches are built one after another in that thread, so the random draws and the batches are the same."""
         idx = self.epoch_indices(n)
-        for b in range(0, len(idx) - batch_size + 1, batch_size):
+
+        def make(b):
             items = [self.item(s, p) for s, p in idx[b:b + batch_size]]
-            yield tuple(np.stack(z) for z in zip(*items))
+            return tuple(np.stack(z) for z in zip(*items))
+
+        starts = range(0, len(idx) - batch_size + 1, batch_size)
+        if not prefetch:
+            yield from (make(b) for b in starts)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="batches") as pool:
+            pending = None
+            for b in starts:
+                ahead = pool.submit(make, b)
+                if pending is not None:
+                    yield pending.result()
+                pending = ahead
+            if pending is not None:
+                yield pending.result()
