@@ -165,12 +165,28 @@ def who(person, frame, gate=300.0):
     return name
 
 
-def test_two_people_video_keeps_two_ids(shared_data):
-    """Person source + mobilenetv3 + Tracker over the whole clip: two ids, one per person, no id switch.
+def switches(ids_by_frame, window):
+    """Id changes of one person between two sightings at most `window` frames apart. A person unseen for longer
+    than the tracker keeps a lost track for re-identification comes back under a new id: that is a new track by
+    design, not a switch."""
+    seen = sorted(ids_by_frame.items())
+    return [(f1, a, b) for (f0, a), (f1, b) in zip(seen, seen[1:]) if a != b and f1 - f0 <= window]
 
-    The man is followed from frame 0 until the sun glare (about frame 107); after that the model itself
-    cannot see him (mean keypoint score about 0.2 even in a hand-placed box, under 0.15 from frame ~145 on),
-    so he is not reported again. The woman is followed from about frame 60 until she leaves (~196).
+
+def test_switches_count_id_changes_within_the_window():
+    seen = {0: 1, 1: 1, 2: 2, 3: 2, 60: 3, 61: 3}
+    assert switches(seen, 50) == [(2, 1, 2)]  # 1 -> 2 one frame apart; 2 -> 3 after 57 unseen frames is a new track
+    assert switches(seen, 60) == [(2, 1, 2), (60, 2, 3)]
+
+
+def test_two_people_video_keeps_two_ids(shared_data):
+    """Person source + mobilenetv3 + Tracker over the whole clip: every id on one of the two people, no id
+    switch, no id shared by both.
+
+    The man is followed from frame 0 until the sun glare (about frame 107); there the model loses him (mean
+    keypoint score about 0.2 even in a hand-placed box with the model shipped first). Whether a model finds him
+    again after his jump (frames ~200-229, 100 frames later: a new id, past the re-identification window) depends
+    on the model. The woman is followed from about frame 60 until she leaves (~196).
     """
     import cv2
 
@@ -202,8 +218,10 @@ def test_two_people_video_keeps_two_ids(shared_data):
     assert frame_index == 230
     assert strays == []  # every id is on one of the two people
     man, woman = frames_of["man"], frames_of["woman"]
-    assert len(set(man.values())) == 1 and len(set(woman.values())) == 1  # no id switch
-    assert set(man.values()) != set(woman.values())
+    window = TrackerParams().max_misses + TrackerParams().reid_frames
+    assert switches(man, window) == [] and switches(woman, window) == []
+    assert len(set(woman.values())) == 1  # she is never out of view long
+    assert not set(man.values()) & set(woman.values())
     # coverage: the man in most frames before the glare, the woman in most frames she is in full view
     assert sum(f in man for f in range(3, 101)) >= 0.9 * 98
     assert sum(f in woman for f in range(70, 196)) >= 0.85 * 126
