@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--images", required=True)
     ap.add_argument("--engines", default=os.path.join(REPO, "engines"))
     ap.add_argument("--log", default=None, help="the run's log.csv (learning curve), default: beside the checkpoint")
+    ap.add_argument("--note", default=None, help="how the model was trained, in words (sittings, resumed schedules)")
     args = ap.parse_args()
 
     model = load_checkpoint(args.checkpoint)
@@ -59,8 +60,11 @@ def main():
                   "train_sets": [{"name": d["name"], "ann": os.path.basename(d["ann"]), "weight": d["weight"],
                                   "joint_weights": d.get("joint_weights")} for d in cfg["train_sets"]],
                   "schedule": {k: cfg["train"][k] for k in ("epochs", "samples_per_epoch", "batch_size", "lr",
-                                                            "schedule", "resolution", "loss", "ema")},
+                                                            "schedule", "resolution", "loss", "ema",
+                                                            "final_phase_lr")},
                   "augment": cfg.get("augment")}
+    if args.note:
+        provenance["note"] = args.note
     os.makedirs(args.engines, exist_ok=True)
     path = os.path.join(args.engines, args.name + ".onnx")
     export_onnx(model, path, provenance)
