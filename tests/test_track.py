@@ -183,10 +183,10 @@ def test_two_people_video_keeps_two_ids(shared_data):
     """Person source + mobilenetv3 + Tracker over the whole clip: every id on one of the two people, no id
     switch, no id shared by both.
 
-    The man is followed from frame 0 until the sun glare (about frame 107); there the model loses him (mean
-    keypoint score about 0.2 even in a hand-placed box with the model shipped first). Whether a model finds him
-    again after his jump (frames ~200-229, 100 frames later: a new id, past the re-identification window) depends
-    on the model. The woman is followed from about frame 60 until she leaves (~196).
+    The man is followed from frame 0 until the sun glare (frame 107-137, by model); there the model loses him
+    (mean keypoint score about 0.2 even in a hand-placed box with the model shipped first). Whether a model finds
+    him again after his jump (frames ~200-229, 60-100 frames later: a new id, past the re-identification window)
+    depends on the model. The woman is followed from about frame 60 until she leaves (~196).
     """
     import cv2
 
