@@ -125,6 +125,8 @@ def train(cfg, resume=None, progress=True):
     last_path = os.path.join(run_dir, "last.pt")
     if resume == "auto":
         resume = last_path if os.path.exists(last_path) else None
+        if resume is None:
+            print("--resume auto: no checkpoint at %s; starting at epoch 0" % last_path, file=sys.stderr)
 
     sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete)
             for d in cfg.train_sets]
@@ -157,7 +159,6 @@ def train(cfg, resume=None, progress=True):
             ema.model.load_state_dict(ckpt["ema"])
             ema.updates = ckpt.get("ema_updates", 0)
         start_epoch, best_ap, history = ckpt["epoch"] + 1, ckpt.get("best_ap", -1.0), ckpt.get("history", [])
-        data.rng = np.random.default_rng([t.seed, start_epoch])
         torch.set_rng_state(ckpt["torch_rng"])
         print("resumed from %s at epoch %d" % (resume, start_epoch), file=sys.stderr)
 
@@ -180,6 +181,9 @@ def train(cfg, resume=None, progress=True):
         if ema is not None and epoch > 0 and size != resolution_at(cfg, epoch - 1):
             ema.restart(model)
         data.input_size = size
+        # samples drawn from (seed, epoch): a run stopped and resumed at an epoch boundary trains what one
+        # uninterrupted run does
+        data.rng = np.random.default_rng([t.seed, epoch])
         model.train()
         total, count = 0.0, 0
         bar = tqdm(data.batches(steps_per_epoch * t.batch_size, t.batch_size), total=steps_per_epoch,

@@ -1,0 +1,43 @@
+"""A run stopped after an epoch (here by `max_minutes`) and resumed with `--resume auto` trains what one
+uninterrupted run does: same losses, same weights, one log row per epoch."""
+import csv
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edge_pose.config import AugmentCfg, Config, DatasetCfg, ModelCfg, TrainCfg  # noqa: E402
+from edge_pose.train.loop import train  # noqa: E402
+
+
+def config(shared, tmp_path, name, max_minutes=None):
+    return Config(name=name, out_dir=str(tmp_path / "runs"), model=ModelCfg("mobilenetv3", "lite"),
+                  train_sets=[DatasetCfg("coco_train", str(shared / "coco_train" / "person_keypoints.json"),
+                                         str(shared / "coco_train" / "images"))],
+                  augment=AugmentCfg(), val_set=None,
+                  train=TrainCfg(epochs=2, samples_per_epoch=16, batch_size=8, lr=1e-3, warmup_epochs=0,
+                                 resolution=[[0, [96, 128]]], ema=0.99, threads=2, seed=5,
+                                 max_minutes=max_minutes))
+
+
+def test_stopped_and_resumed_run_equals_one_run(shared_data, tmp_path, capfd):
+    whole = train(config(shared_data, tmp_path, "whole"), progress=False)
+
+    cfg = config(shared_data, tmp_path, "split", max_minutes=0.0)  # stops after its first epoch
+    first = train(cfg, resume="auto", progress=False)
+    err = capfd.readouterr().err
+    assert "no checkpoint" in err and "max_minutes reached: stopped after epoch 0" in err
+    assert [h["epoch"] for h in first] == [0]
+    split = train(cfg, resume="auto", progress=False)
+    assert "resumed from" in capfd.readouterr().err
+
+    assert [h["epoch"] for h in split] == [0, 1]
+    assert [h["loss"] for h in split] == pytest.approx([h["loss"] for h in whole], rel=1e-6)
+    a = torch.load(str(tmp_path / "runs" / "whole" / "last.pt"), map_location="cpu", weights_only=False)
+    b = torch.load(str(tmp_path / "runs" / "split" / "last.pt"), map_location="cpu", weights_only=False)
+    for key in ("model", "ema"):
+        for name, value in a[key].items():
+            assert torch.allclose(value.float(), b[key][name].float(), atol=1e-6), (key, name)
+    with open(tmp_path / "runs" / "split" / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
