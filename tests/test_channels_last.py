@@ -3,19 +3,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_pose.config import AugmentCfg, Config, DatasetCfg, ModelCfg, TrainCfg  # noqa: E402
+from _train_helpers import short_run_config  # noqa: E402
+
 from edge_pose.models import load_checkpoint  # noqa: E402
 from edge_pose.train.loop import train  # noqa: E402
 
 
 def run(shared, tmp_path, channels_last):
-    cfg = Config(name="cl%d" % channels_last, out_dir=str(tmp_path / "runs"), model=ModelCfg("mobilenetv3", "lite"),
-                 train_sets=[DatasetCfg("coco_train", str(shared / "coco_train" / "person_keypoints.json"),
-                                        str(shared / "coco_train" / "images"))],
-                 augment=AugmentCfg(), val_set=None,
-                 train=TrainCfg(epochs=2, samples_per_epoch=16, batch_size=8, lr=1e-3, warmup_epochs=0,
-                                resolution=[[0, [96, 128]]], ema=0.99, threads=2, seed=3,
-                                channels_last=channels_last))
+    cfg = short_run_config(shared, tmp_path, "cl%d" % channels_last, seed=3, channels_last=channels_last)
     history = train(cfg, progress=False)
     return [h["loss"] for h in history], load_checkpoint(str(tmp_path / "runs" / cfg.name / "last.pt"))
 

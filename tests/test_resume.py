@@ -6,18 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_pose.config import AugmentCfg, Config, DatasetCfg, ModelCfg, TrainCfg  # noqa: E402
+from _train_helpers import short_run_config  # noqa: E402
+
 from edge_pose.train.loop import train  # noqa: E402
 
 
 def config(shared, tmp_path, name, max_minutes=None):
-    return Config(name=name, out_dir=str(tmp_path / "runs"), model=ModelCfg("mobilenetv3", "lite"),
-                  train_sets=[DatasetCfg("coco_train", str(shared / "coco_train" / "person_keypoints.json"),
-                                         str(shared / "coco_train" / "images"))],
-                  augment=AugmentCfg(), val_set=None,
-                  train=TrainCfg(epochs=2, samples_per_epoch=16, batch_size=8, lr=1e-3, warmup_epochs=0,
-                                 resolution=[[0, [96, 128]]], ema=0.99, threads=2, seed=5,
-                                 max_minutes=max_minutes))
+    return short_run_config(shared, tmp_path, name, seed=5, max_minutes=max_minutes)
 
 
 def test_stopped_and_resumed_run_equals_one_run(shared_data, tmp_path, capfd):
