@@ -18,6 +18,9 @@ class ModelCfg:
     head: str = "lite"
     head_channels: Optional[int] = None
     pretrained: Optional[str] = None  # torchvision ImageNet state dict (.pth) for the backbone
+    # starting weights of the whole model: an edge-pose ONNX (BatchNorm restored: models/unfold.py) or a .pt
+    # checkpoint; a fine-tune of a shipped model starts here (ignored when resuming a run)
+    init: Optional[str] = None
 
 
 @dataclass

@@ -20,20 +20,13 @@ def fold_batchnorm(model):
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    from edge_pose.models.unfold import conv_bn_pairs
+
     model.eval()
-    convs = (nn.Conv2d, nn.ConvTranspose2d)
-    for parent in list(model.modules()):
-        names = list(parent._modules)
-        pairs = []
-        if isinstance(parent, nn.Sequential):
-            pairs = [(a, b) for a, b in zip(names, names[1:])]
-        else:  # ResNet style attribute pairs: conv1/bn1, conv2/bn2
-            pairs = [("conv" + n[2:], n) for n in names if n.startswith("bn") and "conv" + n[2:] in parent._modules]
-        for a, b in pairs:
-            conv, bn = parent._modules[a], parent._modules[b]
-            if isinstance(conv, convs) and isinstance(bn, nn.BatchNorm2d):
-                parent._modules[a] = fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.ConvTranspose2d))
-                parent._modules[b] = nn.Identity()
+    for parent, a, b in conv_bn_pairs(model):
+        conv, bn = parent._modules[a], parent._modules[b]
+        parent._modules[a] = fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.ConvTranspose2d))
+        parent._modules[b] = nn.Identity()
     with torch.no_grad():
         return model
 

@@ -94,6 +94,8 @@ def main(argv=None):
     ap.add_argument("--report", action="store_true", help="score the teacher's face points against the labels")
     ap.add_argument("--limit", type=int, help="only the first N annotations")
     args = ap.parse_args(argv)
+    if args.out:  # fail now, not after minutes of teacher runs
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if not args.report and not args.out:
         ap.error("--out is required unless --report")
     try:
@@ -151,8 +153,9 @@ def main(argv=None):
         model = "MediaPipe BlazePose %s complexity %d" % (mp.__version__, args.complexity)
         data.setdefault("info", {})["teacher"] = {"model": model, "min_oks": args.min_oks,
                                                   "min_visibility": args.min_visibility, "summary": summary}
-        with open(args.out, "w") as f:
+        with open(args.out + ".tmp", "w") as f:
             json.dump(data, f)
+        os.replace(args.out + ".tmp", args.out)
     print(json.dumps(summary))
 
 

@@ -94,6 +94,29 @@ def load_teacher(path, device):
     return lambda x: teacher(x)
 
 
+def init_weights(model, cfg, data, calib_size=64):
+    """model.init: the starting weights from an edge-pose ONNX (BatchNorm statistics re-estimated on
+    `calib_size` training crops at the first epoch's resolution) or from a .pt checkpoint (EMA if present)."""
+    path = cfg.model.init
+    if not os.path.isfile(path):
+        raise ConfigError("model.init: no such file %s" % path)
+    if path.endswith(".onnx"):
+        from edge_pose.models.unfold import load_folded, onnx_arch, onnx_convs
+        arch = onnx_arch(path)
+        if (arch["backbone"], arch["head"]) != (cfg.model.backbone, cfg.model.head):
+            raise ConfigError("model.init: %s is a %s/%s model, the config asks for %s/%s"
+                              % (path, arch["backbone"], arch["head"], cfg.model.backbone, cfg.model.head))
+        data.input_size = resolution_at(cfg, 0)
+        data.rng = np.random.default_rng([cfg.train.seed, 1 << 20])  # its own draws: epochs reseed anyway
+        calib = next(iter(data.batches(calib_size, calib_size, prefetch=False)))[0]
+        device = next(model.parameters()).device
+        load_folded(model.cpu(), onnx_convs(path), calib).to(device)
+    else:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt.get("ema") or ckpt["model"])
+    print("model.init: starting from %s" % path, file=sys.stderr)
+
+
 def make_predict_fn(model, device):
     @torch.no_grad()
     def predict(batch):
@@ -134,6 +157,8 @@ def train(cfg, resume=None, progress=True):
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
     if cfg.model.pretrained:
         load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
+    if cfg.model.init and not resume:
+        init_weights(model, cfg, data)
     layout = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(memory_format=layout)
     decay, no_decay = [], []
@@ -254,5 +279,9 @@ def main(args):
     except ConfigError as e:
         print("edge-pose train: %s" % e, file=sys.stderr)
         return 2
-    train(cfg, resume=args.resume)
+    try:
+        train(cfg, resume=args.resume)
+    except ConfigError as e:  # found once the data is loaded (model.init)
+        print("edge-pose train: %s" % e, file=sys.stderr)
+        return 2
     return 0
