@@ -20,3 +20,11 @@ def coco_train_set(shared_data):
     from edge_pose.train.dataset import PersonSet
     root = shared_data / "coco_train"
     return PersonSet(str(root / "person_keypoints.json"), str(root / "images"), "coco_train", progress=False)
+
+
+@pytest.fixture(scope="session")
+def check_model():
+    """The model the product checks on real video run with (two ids on sports2d, the smoothing contract): the
+    default mobilenetv3, or EDGE_POSE_CHECK_MODEL (a shipped name or a path) to screen a candidate with the
+    very same tests before shipping it."""
+    return os.environ.get("EDGE_POSE_CHECK_MODEL", "mobilenetv3")

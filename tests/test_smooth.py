@@ -290,11 +290,11 @@ def test_metrics_on_known_signals():
     assert jitter(shaken) == pytest.approx((10 + 20 + 10) / math.sqrt(140 * 280) / n, rel=1e-6)
 
 
-def test_real_video_jitter_drops_with_lag_within_a_frame_for_walking(shared_data):
+def test_real_video_jitter_drops_with_lag_within_a_frame_for_walking(shared_data, check_model):
     from edge_pose.smooth_report import compare, filter_params
     from edge_pose.smooth_tracks import cached_record, tracks
 
-    rec = cached_record(shared_data / SPORTS2D, "mobilenetv3", max_frames=150, threads=1)
+    rec = cached_record(shared_data / SPORTS2D, check_model, max_frames=150, threads=1)
     tr = tracks(rec)
     long = {tid: t for tid, t in tr.items() if len(t["frames"]) >= 60}
     assert len(long) == 2  # the jumping man, then the walking woman

@@ -179,9 +179,9 @@ def test_switches_count_id_changes_within_the_window():
     assert switches(seen, 60) == [(2, 1, 2), (60, 2, 3)]
 
 
-def test_two_people_video_keeps_two_ids(shared_data):
-    """Person source + mobilenetv3 + Tracker over the whole clip: every id on one of the two people, no id
-    switch, no id shared by both.
+def test_two_people_video_keeps_two_ids(shared_data, check_model):
+    """Person source + mobilenetv3 (or EDGE_POSE_CHECK_MODEL) + Tracker over the whole clip: every id on one of
+    the two people, no id switch, no id shared by both.
 
     The man is followed from frame 0 until the sun glare (frame 107-137, by model); there the model loses him
     (mean keypoint score about 0.2 even in a hand-placed box with the model shipped first). Whether a model finds
@@ -198,7 +198,7 @@ def test_two_people_video_keeps_two_ids(shared_data):
     cap = cv2.VideoCapture(str(shared_data / "videos" / "sports2d_two_people.mp4"))
     frames_of = {"man": {}, "woman": {}}  # label -> {frame: track id}
     strays = []
-    with PoseEstimator("mobilenetv3", threads=1) as est:
+    with PoseEstimator(check_model, threads=1) as est:
         frame_index = 0
         while True:
             ok, image = cap.read()
