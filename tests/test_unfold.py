@@ -75,3 +75,21 @@ def test_training_from_a_shipped_onnx_starts_where_it_is(shared_data, tmp_path):
     scratch = _val_ap(shared_data, tmp_path, "scratch", None)
     assert from_onnx >= 0.8 * shipped_ap
     assert scratch < 0.2 * shipped_ap
+
+
+def test_ema_of_an_initialised_model_starts_at_full_decay():
+    """From trained weights (model.init) the EMA averages at its decay at once instead of following the raw
+    weights through its warm-up."""
+    from edge_pose.train.loop import Ema
+
+    model = build_model("mobilenetv3", "lite")
+    cold, warm = Ema(model, 0.998), Ema(model, 0.998)
+    warm.warm()
+    before = model.head.final.weight.detach().clone()
+    with torch.no_grad():
+        model.head.final.weight.add_(1.0)
+    cold.update(model)
+    warm.update(model)
+    moved = {name: float((e.model.head.final.weight - before).mean()) for name, e in (("cold", cold), ("warm", warm))}
+    assert moved["warm"] == pytest.approx(0.002, rel=1e-3)
+    assert moved["cold"] > 0.99  # warming up: decay ~0 at the first update

@@ -65,6 +65,13 @@ class Ema:
         self.updates = 0
         self.model.load_state_dict(model.state_dict())
 
+    def warm(self):
+        """Average at the full decay from the first step: the live weights are already trained (model.init), so
+        there is no random start to forget, and a short warm-up would make the EMA follow the raw weights."""
+        self.updates = self.WARM_UPDATES
+
+    WARM_UPDATES = 10000  # 1 - exp(-10000 / 500): the full decay
+
     @torch.no_grad()
     def update(self, model):
         self.updates += 1
@@ -171,6 +178,8 @@ def train(cfg, resume=None, progress=True):
     ema = Ema(model, t.ema) if t.ema else None
     if ema is not None:
         ema.model.to(memory_format=layout)
+        if cfg.model.init and not resume:
+            ema.warm()
     loss_fn = LOSSES[t.loss]
     teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill.teacher else None
 
