@@ -38,6 +38,22 @@ def latency_ms(backend, batch, repeats=30):
     return round(statistics.median(times), 2)
 
 
+def init_provenance(init, engines):
+    """What a fine-tune started from: the file, its sha256 and, when it is a shipped model, that entry's epoch,
+    AP, provenance and learning curve (the manifest entry of the new model replaces it)."""
+    out = {"file": os.path.basename(init)}
+    if not os.path.exists(init):
+        return out
+    out["sha256"] = sha256(init)
+    manifest_path = os.path.join(engines, "manifest.json")
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            for entry in json.load(f)["models"]:
+                if entry["sha256"] == out["sha256"]:
+                    out.update({k: entry.get(k) for k in ("name", "coco_val_dev", "provenance", "learning_curve")})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -65,6 +81,9 @@ def main():
                   "augment": cfg.get("augment")}
     if args.note:
         provenance["note"] = args.note
+    init = (cfg.get("model") or {}).get("init")
+    if init:  # a fine-tune of a shipped model (model.init): say which one, and keep its learning curve
+        provenance["init"] = init_provenance(init, args.engines)
     os.makedirs(args.engines, exist_ok=True)
     path = os.path.join(args.engines, args.name + ".onnx")
     export_onnx(model, path, provenance)
