@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from edge_pose.config import ConfigError, load_config, to_dict
-from edge_pose.models import build_model, load_backbone_weights
+from edge_pose.models import build_model, load_backbone_weights, load_checkpoint
 from edge_pose.train.dataset import PersonSet, TopDownDataset
 from edge_pose.train.losses import LOSSES, distill_loss
 
@@ -96,7 +96,6 @@ def load_teacher(path, device):
         from edge_pose.runtime import open as open_runtime
         backend = open_runtime(path)
         return lambda x: torch.from_numpy(backend.infer(x.cpu().numpy())).to(device)
-    from edge_pose.models import load_checkpoint
     teacher = load_checkpoint(path).to(device)
     return lambda x: teacher(x)
 
@@ -119,8 +118,7 @@ def init_weights(model, cfg, data, calib_size=64):
         device = next(model.parameters()).device
         load_folded(model.cpu(), onnx_convs(path), calib).to(device)
     else:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt.get("ema") or ckpt["model"])
+        model.load_state_dict(load_checkpoint(path).state_dict())
     print("model.init: starting from %s" % path, file=sys.stderr)
 
 
@@ -164,7 +162,8 @@ def train(cfg, resume=None, progress=True):
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
     if cfg.model.pretrained:
         load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
-    if cfg.model.init and not resume:
+    from_init = bool(cfg.model.init) and not resume
+    if from_init:
         init_weights(model, cfg, data)
     layout = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(memory_format=layout)
@@ -178,7 +177,7 @@ def train(cfg, resume=None, progress=True):
     ema = Ema(model, t.ema) if t.ema else None
     if ema is not None:
         ema.model.to(memory_format=layout)
-        if cfg.model.init and not resume:
+        if from_init:
             ema.warm()
     loss_fn = LOSSES[t.loss]
     teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill.teacher else None
