@@ -5,23 +5,22 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-RNG = np.random.default_rng(0)
 
-
-def small_model(path, depthwise=False):
+def small_model(path, depthwise=False, seed=0):
     """A small real-shaped heatmap model: [N,3,256,192] -> Conv 4x4/4 (16 ch) -> Relu -> [depthwise 3x3 ->
-    Relu ->] Conv 1x1 (17 ch) -> [N,17,64,48]. Fixed random weights."""
-    w1 = (RNG.standard_normal((16, 3, 4, 4)) * 0.2).astype(np.float32)
-    b1 = (RNG.standard_normal(16) * 0.1).astype(np.float32)
-    w2 = (RNG.standard_normal((17, 16, 1, 1)) * 0.3).astype(np.float32)
-    b2 = (RNG.standard_normal(17) * 0.1).astype(np.float32)
+    Relu ->] Conv 1x1 (17 ch) -> [N,17,64,48]. Fixed random weights (the same for a seed, whatever ran before)."""
+    rng = np.random.default_rng(seed)
+    w1 = (rng.standard_normal((16, 3, 4, 4)) * 0.2).astype(np.float32)
+    b1 = (rng.standard_normal(16) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((17, 16, 1, 1)) * 0.3).astype(np.float32)
+    b2 = (rng.standard_normal(17) * 0.1).astype(np.float32)
     nodes = [helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], kernel_shape=[4, 4], strides=[4, 4], name="conv1"),
              helper.make_node("Relu", ["c1"], ["r1"], name="relu1")]
     inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
              numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2")]
     last = "r1"
     if depthwise:
-        wd = (RNG.standard_normal((16, 1, 3, 3)) * 0.3).astype(np.float32)
+        wd = (rng.standard_normal((16, 1, 3, 3)) * 0.3).astype(np.float32)
         inits += [numpy_helper.from_array(wd, "wd")]
         nodes += [helper.make_node("Conv", ["r1", "wd"], ["cd"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=16,
                                    name="dwconv"),

@@ -31,9 +31,14 @@ def crops(val_coco):
     return calibset.make_crops(chosen)
 
 
-def run(path, x):
+def run(path, x, kernels=True):
+    """The model's output on x. kernels=False runs a QDQ model as written (Q -> DQ -> float Conv, no fusion into
+    ONNX Runtime's int8 kernels): exactly the QDQ arithmetic, the same on every CPU, which is what TensorRT
+    computes (int8 products, int32 sums). ONNX Runtime's own int8 kernels differ by CPU (qdq.cpu_int8_saturates)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
+    if not kernels:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return sess.run(None, {"input": x})[0]
 
@@ -123,14 +128,20 @@ def test_quantize_writes_a_tensorrt_qdq_model_close_to_fp32(tmp_path, crops, met
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["edge_pose.input_size"] == "[192, 256]"
     assert json.loads(meta["edge_pose.quantization"])["method"] == method
-    # held-out real crops: INT8 output close to FP32
+    assert info["reduce_range"] is False  # TensorRT has no saturating int8 kernels: full 8-bit weights
+    # held-out real crops: the QDQ arithmetic (what TensorRT runs) close to FP32
     x = crops[32:40]
-    ref, got = run(src, x), run(out, x)
+    ref, got = run(src, x), run(out, x, kernels=False)
     assert got.shape == ref.shape == (8, 17, 64, 48)
-    rel_rms = np.sqrt(np.mean((got - ref) ** 2)) / np.sqrt(np.mean(ref ** 2))
-    corr = np.corrcoef(got.ravel(), ref.ravel())[0, 1]
+    rel_rms, corr = closeness(got, ref)
     print(method, "relative RMS error %.4f, correlation %.5f" % (rel_rms, corr))
     assert rel_rms < 0.05 and corr > 0.998, (rel_rms, corr)
+
+
+def closeness(got, ref):
+    """(relative RMS error, correlation) of an INT8 output against the FP32 one."""
+    rel_rms = float(np.sqrt(np.mean((got - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)))
+    return rel_rms, float(np.corrcoef(got.ravel(), ref.ravel())[0, 1])
 
 
 def test_entropy_uses_a_real_histogram(tmp_path, crops):
@@ -153,14 +164,64 @@ def test_cpu_target_and_exclusions(tmp_path, crops):
     info = qdq.quantize(src, out, crops[:16], method="minmax", target="cpu", threads=1,
                         exclude_op_types=["ConvTranspose", "DepthwiseConv"])
     assert info["excluded_nodes"] == 1
+    # 7-bit weights exactly where ONNX Runtime's uint8 x int8 kernels saturate (x86 without VNNI)
+    assert info["reduce_range"] is qdq.cpu_int8_saturates()
     model = onnx.load(str(out))
     assert any(z.dtype == np.uint8 for z in _zero_points(model))  # asymmetric uint8 activations
     dw = next(n for n in model.graph.node if n.name == "dwconv")
     assert dw.input[1] == "wd"  # the depthwise weight is not behind a DequantizeLinear
-    ref = run(src, crops[16:18])
-    np.testing.assert_allclose(run(out, crops[16:18]), ref, atol=0.1 * np.abs(ref).max())
+    x = crops[16:20]
+    ref = run(src, x)
+    np.testing.assert_allclose(run(out, x, kernels=False), ref, atol=0.1 * np.abs(ref).max())
+    rel_rms, corr = closeness(run(out, x), ref)  # through this CPU's int8 kernels
+    print("cpu target, int8 kernels: relative RMS error %.4f, correlation %.5f" % (rel_rms, corr))
+    assert rel_rms < 0.05 and corr > 0.998, (rel_rms, corr)
     with pytest.raises(qdq.QuantizationError, match="no node named"):
         qdq.quantize(src, out, crops[:4], method="minmax", exclude_nodes=["nope"])
+
+
+def test_reduce_range_choice(tmp_path, monkeypatch, crops):
+    import platform
+
+    flags = tmp_path / "cpuinfo"
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    flags.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw\n")
+    avx512 = {"AVX2": True, "AVX512F": True, "AVX512VNNI": False}
+    assert qdq.cpu_int8_saturates(avx512, flags)  # AVX2 / AVX-512 without VNNI
+    assert not qdq.cpu_int8_saturates(dict(avx512, AVX512VNNI=True), flags)
+    flags.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx_vnni\n")
+    assert not qdq.cpu_int8_saturates(avx512, flags)  # AVX-VNNI: in /proc/cpuinfo only
+    flags.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert not qdq.cpu_int8_saturates({}, flags)  # no CPUID table: the flags decide
+    assert qdq.cpu_int8_saturates({}, tmp_path / "missing")  # an unknown x86: the safe choice
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert not qdq.cpu_int8_saturates({}, tmp_path / "missing")  # Jetson
+    monkeypatch.setattr(qdq, "cpu_int8_saturates", lambda: True)
+    assert qdq.resolve_reduce_range("auto", "cpu") and not qdq.resolve_reduce_range("auto", "tensorrt")
+    assert qdq.resolve_reduce_range("on", "tensorrt") and not qdq.resolve_reduce_range("off", "cpu")
+    with pytest.raises(qdq.QuantizationError, match="reduce_range"):
+        qdq.resolve_reduce_range("yes", "cpu")
+    # auto on this machine: ONNX Runtime's int8 kernels compute the QDQ arithmetic (with 8-bit weights an AVX2 CPU
+    # is 0.04-0.09 relative RMS away from it on these models, more than the quantization error of 0.02)
+    monkeypatch.undo()
+    out = tmp_path / "auto.onnx"
+    info = qdq.quantize(small_model(tmp_path / "m.onnx"), out, crops[:16], method="minmax", target="cpu", threads=1)
+    assert info["reduce_range"] is qdq.cpu_int8_saturates()
+    x = crops[16:20]
+    rel_rms, _ = closeness(run(out, x), run(out, x, kernels=False))
+    print("cpu target (reduce_range %s): int8 kernels vs QDQ arithmetic: relative RMS %.5f" % (info["reduce_range"],
+                                                                                             rel_rms))
+    assert rel_rms < 0.005, rel_rms
+    # "on": every quantized weight within 7 bits
+    out = tmp_path / "m7.onnx"
+    info = qdq.quantize(small_model(tmp_path / "m.onnx"), out, crops[:8], method="minmax", target="cpu",
+                        threads=1, reduce_range="on")
+    assert info["reduce_range"] is True and info["weights"].startswith("int7")
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer}
+    weights = [inits[n.input[0]] for n in onnx.load(str(out)).graph.node
+               if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim == 4]
+    assert len(weights) == 2 and all(np.abs(w.astype(int)).max() <= 64 for w in weights)
+    assert max(np.abs(w.astype(int)).max() for w in weights) > 32  # the 7-bit range is used
 
 
 # ---- accuracy gate --------------------------------------------------------------------------------------------

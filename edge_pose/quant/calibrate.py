@@ -36,6 +36,9 @@ def add_arguments(parser):
                         help="tensorrt: symmetric int8 activations, accepted by TensorRT (also runs on ONNX "
                              "Runtime CPU); cpu: uint8 asymmetric activations, fast on ONNX Runtime CPU, "
                              "refused by TensorRT (default %(default)s)")
+    parser.add_argument("--reduce-range", default="auto", choices=qdq.REDUCE_RANGE,
+                        help="7-bit weights: ONNX Runtime's int8 kernels saturate on x86 CPUs without VNNI; auto: "
+                             "on for --target cpu when this CPU lacks VNNI, else off (default %(default)s)")
     parser.add_argument("--exclude-op-types", default=None, metavar="A,B",
                         help="op types left in float (DepthwiseConv = depthwise convolutions); 'none' for none "
                              "(default: tensorrt: none; cpu: %s)" % ",".join(qdq.DEFAULT_EXCLUDE["cpu"]))
@@ -105,7 +108,7 @@ def _metrics(m):
 def run(model, out=None, method="entropy", target="tensorrt", exclude_op_types=None, exclude_nodes=(),
         percentile=qdq.DEFAULT_PERCENTILE, num_bins=qdq.ENTROPY_BINS, inputs=None, list_path=None,
         eval_coco=None, eval_images=None, max_ap_drop=0.01, force=False, flip=False, threads=None,
-        report_path=None, evaluate_fn=None):
+        report_path=None, evaluate_fn=None, reduce_range="auto"):
     """Calibrate, gate, write. Returns the report dict (report["written"] is the path, or None if refused)."""
     from edge_pose import runtime
 
@@ -141,7 +144,8 @@ def run(model, out=None, method="entropy", target="tensorrt", exclude_op_types=N
             cand = Path(tmp) / ("%s.%s.onnx" % (out.stem, m))
             info = qdq.quantize(model_path, cand, inputs, method=m, target=target, exclude_op_types=exclude_op_types,
                                 exclude_nodes=exclude_nodes, percentile=percentile, num_bins=num_bins,
-                                threads=threads, provenance={"calibration_list": report["calibration_list"]})
+                                threads=threads, provenance={"calibration_list": report["calibration_list"]},
+                                reduce_range=reduce_range)
             entry = {"quantization": info}
             if eval_coco is not None:
                 metrics = evaluate_fn(cand, eval_coco, eval_images, flip=flip, threads=threads)
@@ -193,7 +197,7 @@ def main(args):
     if len(crops) < calibset.DEFAULT_CROPS:
         print("warning: %d calibration crops (at least %d recommended)" % (len(inputs), calibset.DEFAULT_CROPS),
               file=sys.stderr)
-    report = run(args.model, out=args.out, method=args.method, target=args.target,
+    report = run(args.model, out=args.out, method=args.method, target=args.target, reduce_range=args.reduce_range,
                  exclude_op_types=parse_op_types(args.exclude_op_types, args.target),
                  exclude_nodes=[n for n in args.exclude_nodes.split(",") if n], percentile=args.percentile,
                  num_bins=args.num_bins, inputs=inputs, list_path=list_path, eval_coco=args.eval_coco,
