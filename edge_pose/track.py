@@ -10,8 +10,10 @@ Each update matches the people of the frame to the tracks in two rounds, each a 
    the track's last pose ("oks"), 1 - IoU of keypoint boxes ("iou"), or their mean ("both"); pairs costing
    more than `max_cost` are never matched;
 2. people still unmatched against tracks that were given an id but missed in this frame or earlier, by
-   position (re-identification): box centre distance / the track's size, allowed up to `reid_distance`
-   plus `reid_growth` per update since the track was last seen (people move while unseen).
+   position (re-identification): distance from where the track is predicted to be (a straight line fitted to
+   its last box centres, extrapolated for up to `reid_motion` updates: a running person lost for a few frames
+   is found ahead of where it was last seen) / the track's size, allowed up to `reid_distance` plus
+   `reid_growth` per update since the track was last seen (people move while unseen).
 A person left over starts a tentative track, reported with `track_id` None until it has been matched
 `min_hits` times in a row (a tentative track is dropped at its first miss); then it gets the next id.
 A track with an id that is not matched stops being matched by pose after `max_misses` updates, and ends
@@ -20,6 +22,7 @@ where it was seen takes its id back. Misses are counted in updates (processed fr
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +30,7 @@ import numpy as np
 from edge_pose.persons import box_iou, keypoint_boxes, keypoints_array, pose_similarity
 
 COSTS = ("oks", "iou", "both")
+MOTION_HISTORY = 10  # matches a track's motion is fitted to
 
 
 @dataclass
@@ -40,6 +44,7 @@ class TrackerParams:
     reid_frames: int = 45  # further updates an unseen track keeps its id for re-identification by position
     reid_distance: float = 0.5  # position round gate: centre distance in track sizes ...
     reid_growth: float = 0.05  # ... plus this much per update since the track was last seen
+    reid_motion: int = 10  # updates over which a lost track's position is extrapolated on its path (0: none)
     keypoint_threshold: float = 0.3  # keypoints scoring at least this count for pose similarity
     box_threshold: float = 0.0  # a person's box is the box of its keypoints scoring at least this (0: all 17,
     # which the model places roughly even when unsure: steadier than the few confident ones)
@@ -47,31 +52,57 @@ class TrackerParams:
     def __post_init__(self):
         if self.cost not in COSTS:
             raise ValueError("tracking cost must be one of %s, not %r" % (", ".join(COSTS), self.cost))
-        if self.min_hits < 1 or self.max_misses < 0 or self.reid_frames < 0:
-            raise ValueError("tracking: min_hits must be >= 1, max_misses and reid_frames >= 0")
+        if self.min_hits < 1 or self.max_misses < 0 or self.reid_frames < 0 or self.reid_motion < 0:
+            raise ValueError("tracking: min_hits must be >= 1, max_misses, reid_frames and reid_motion >= 0")
 
 
 class Track:
     """One person followed across frames: `id` (None while tentative), last pose, box (keypoint box, [x, y, w,
     h]), `size` (its larger side), `hits` (matches in a row), `misses` (updates since the last match),
-    `last_seen` (the frame or time value of the last match)."""
+    `last_seen` (the frame or time value of the last match), `path` (update number and box centre of the last
+    MOTION_HISTORY matches: where `predict` extrapolates from)."""
 
-    __slots__ = ("id", "keypoints", "box", "size", "hits", "misses", "last_seen")
+    __slots__ = ("id", "keypoints", "box", "size", "hits", "misses", "last_seen", "path")
 
-    def __init__(self, keypoints, box, frame):
+    def __init__(self, keypoints, box, frame, update=0):
         self.id = None
         self.hits, self.misses = 1, 0
-        self.see(keypoints, box, frame)
+        self.path = deque(maxlen=MOTION_HISTORY)
+        self.see(keypoints, box, frame, update)
 
-    def see(self, keypoints, box, frame):
+    def see(self, keypoints, box, frame, update=0):
+        """A match in the tracker's update number `update`: the new pose and box."""
         self.keypoints = keypoints
-        self.box = box
+        self.box = np.asarray(box, dtype=np.float64)
         self.size = float(max(box[2], box[3], 1.0))
         self.last_seen = frame
+        self.path.append((float(update),) + tuple(self.centre))
 
     @property
     def centre(self):
         return self.box[:2] + 0.5 * self.box[2:]
+
+    def motion(self):
+        """(centre, velocity per update) of the least-squares line through `path` at its last update: steadier
+        than the last box, whose centre jumps with the pose. Fewer than 3 points: the last centre, no motion."""
+        if len(self.path) < 3:
+            return self.centre, np.zeros(2)
+        path = np.array(self.path)
+        t = path[:, 0] - path[-1, 0]
+        (vx, x0), (vy, y0) = np.polyfit(t, path[:, 1:], 1).T
+        return np.array([x0, y0]), np.array([vx, vy])
+
+    @property
+    def velocity(self):
+        return self.motion()[1]
+
+    def predict(self, update, horizon):
+        """Where the centre is expected in update number `update`, extrapolated for at most `horizon` updates
+        past the last match (horizon 0: where it was last seen)."""
+        if horizon <= 0:
+            return self.centre
+        centre, velocity = self.motion()
+        return centre + min(max(update - self.path[-1][0], 0.0), horizon) * velocity
 
     def __repr__(self):
         return "Track(id=%r, hits=%d, misses=%d, box=%s)" % (self.id, self.hits, self.misses,
@@ -114,6 +145,7 @@ class Tracker:
         self.tracks = []
         self.removed = []
         self.frame = -1
+        self.updates = -1  # number of the current update (0 for the first)
         self._next_id = 1
 
     def cost(self, tracks, keypoints, boxes):
@@ -130,9 +162,9 @@ class Tracker:
     def reid_cost(self, tracks, boxes):
         """(tracks, people) position-round cost: centre distance over each track's gate (match when <= 1)."""
         p = self.params
-        tc = np.stack([t.centre for t in tracks])
-        size = np.array([t.size for t in tracks])
         gap = np.array([t.misses + 1 for t in tracks], dtype=np.float64)
+        tc = np.stack([t.predict(self.updates, p.reid_motion) for t in tracks])
+        size = np.array([t.size for t in tracks])
         centres = boxes[:, :2] + 0.5 * boxes[:, 2:]
         dist = np.sqrt(((tc[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
         gate = size * (p.reid_distance + p.reid_growth * gap)
@@ -146,6 +178,7 @@ class Tracker:
         """
         p = self.params
         self.frame = self.frame + 1 if frame is None else frame
+        self.updates += 1
         self.removed = []
         people = list(people)
         keypoints = keypoints_array(people)
@@ -168,13 +201,13 @@ class Tracker:
         seen = set()
         for i, track in enumerate(owner):
             if track is None:
-                track = Track(keypoints[i], boxes[i], self.frame)
+                track = Track(keypoints[i], boxes[i], self.frame, self.updates)
                 self.tracks.append(track)
                 owner[i] = track
             else:
                 track.hits = track.hits + 1 if track.misses == 0 else 1
                 track.misses = 0
-                track.see(keypoints[i], boxes[i], self.frame)
+                track.see(keypoints[i], boxes[i], self.frame, self.updates)
             if track.id is None and track.hits >= p.min_hits:
                 track.id = self._next_id
                 self._next_id += 1

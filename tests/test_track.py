@@ -89,6 +89,39 @@ def test_miss_then_reid_by_position():
     assert tracker.active_ids == [1, 2]
 
 
+@pytest.mark.parametrize("motion", [10, 0])
+def test_reid_ahead_of_a_running_person(motion):
+    """A person running right at 25 px per frame, last seen at x 425, is lost for 3 frames and found at x 600 in
+    the 4th: 175 px from where it was seen, beyond the gate of 200 * (0.5 + 0.05 * 4) = 140 px, but 75 px from
+    where it is predicted to be (425 + 4 * 25 = 525). With reid_motion 0 (no prediction) it gets a new id."""
+    tracker = Tracker(TrackerParams(min_hits=1, max_misses=1, reid_motion=motion))
+    for step in range(6):
+        assert ids(tracker.update([person(300 + 25 * step, 300, 200)])) == [1]
+    assert np.allclose(tracker.tracks[0].velocity, [25, 0])
+    for _ in range(3):
+        tracker.update([])
+    back = person(600, 300, 200)
+    back["keypoints"][:, 2] = 0.1  # its pose is unsure: only position can bring the id back
+    assert ids(tracker.update([back])) == ([1] if motion else [2])
+
+
+def test_motion_is_a_line_through_the_last_centres():
+    tracker = Tracker(TrackerParams(min_hits=1, max_misses=5))
+    tracker.update([person(300, 300, 200)])
+    tracker.update([person(310, 300, 200)])
+    tracker.update([])
+    tracker.update([])
+    tracker.update([person(340, 300, 200)])  # 30 px in 3 updates: 10 per update, as before
+    track = tracker.tracks[0]
+    assert track.path[-1][0] == 4  # updates 0, 1 and 4
+    assert np.allclose(track.velocity, [10, 0]) and np.allclose(track.predict(7, 10) - track.centre, [30, 0])
+    assert np.allclose(track.predict(30, 10) - track.centre, [100, 0])  # extrapolated 10 updates at most
+    tracker.update([person(320, 330, 200)])  # one jumpy box: the line moves less than the box
+    centre, velocity = track.motion()
+    assert 320 < centre[0] < 340 and 0 < velocity[0] < 10 and 0 < centre[1] - track.path[0][2] < 30
+    assert np.allclose(track.predict(9, 0), track.centre)  # no extrapolation: where it was seen
+
+
 def test_far_return_is_a_new_person_and_ids_end():
     params = TrackerParams(min_hits=1, max_misses=2, reid_frames=3)
     tracker = Tracker(params)
