@@ -12,7 +12,8 @@ Each update matches the people of the frame to the tracks in two rounds, each a 
 2. people still unmatched against tracks that were given an id but missed in this frame or earlier, by
    position (re-identification): distance from where the track is predicted to be (a straight line fitted to
    its last box centres, extrapolated for up to `reid_motion` updates: a running person lost for a few frames
-   is found ahead of where it was last seen) / the track's size, allowed up to `reid_distance` plus
+   is found ahead of where it was last seen) / the track's size (the median over its last matches: a pose
+   that collapses onto part of the body for a frame or two does not shrink the gate), allowed up to `reid_distance` plus
    `reid_growth` per update since the track was last seen (people move while unseen).
 A person left over starts a tentative track, reported with `track_id` None until it has been matched
 `min_hits` times in a row (a tentative track is dropped at its first miss); then it gets the next id.
@@ -59,8 +60,8 @@ class TrackerParams:
 class Track:
     """One person followed across frames: `id` (None while tentative), last pose, box (keypoint box, [x, y, w,
     h]), `size` (its larger side), `hits` (matches in a row), `misses` (updates since the last match),
-    `last_seen` (the frame or time value of the last match), `path` (update number and box centre of the last
-    MOTION_HISTORY matches: where `predict` extrapolates from)."""
+    `last_seen` (the frame or time value of the last match), `path` (update number, box centre and size of the
+    last MOTION_HISTORY matches: where `predict` extrapolates from, and `typical_size`)."""
 
     __slots__ = ("id", "keypoints", "box", "size", "hits", "misses", "last_seen", "path")
 
@@ -76,7 +77,7 @@ class Track:
         self.box = np.asarray(box, dtype=np.float64)
         self.size = float(max(box[2], box[3], 1.0))
         self.last_seen = frame
-        self.path.append((float(update),) + tuple(self.centre))
+        self.path.append((float(update),) + tuple(self.centre) + (self.size,))
 
     @property
     def centre(self):
@@ -89,8 +90,13 @@ class Track:
             return self.centre, np.zeros(2)
         path = np.array(self.path)
         t = path[:, 0] - path[-1, 0]
-        (vx, x0), (vy, y0) = np.polyfit(t, path[:, 1:], 1).T
+        (vx, x0), (vy, y0) = np.polyfit(t, path[:, 1:3], 1).T
         return np.array([x0, y0]), np.array([vx, vy])
+
+    @property
+    def typical_size(self):
+        """The median of the sizes over `path`: steadier than the last box when the pose flickers."""
+        return float(np.median([q[3] for q in self.path]))
 
     @property
     def velocity(self):
@@ -164,7 +170,7 @@ class Tracker:
         p = self.params
         gap = np.array([t.misses + 1 for t in tracks], dtype=np.float64)
         tc = np.stack([t.predict(self.updates, p.reid_motion) for t in tracks])
-        size = np.array([t.size for t in tracks])
+        size = np.array([t.typical_size for t in tracks])
         centres = boxes[:, :2] + 0.5 * boxes[:, 2:]
         dist = np.sqrt(((tc[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
         gate = size * (p.reid_distance + p.reid_growth * gap)

@@ -122,6 +122,23 @@ def test_motion_is_a_line_through_the_last_centres():
     assert np.allclose(track.predict(9, 0), track.centre)  # no extrapolation: where it was seen
 
 
+def test_a_pose_that_collapses_before_it_is_lost_keeps_the_gate():
+    """A person (keypoint box 270 px) whose pose shrinks onto its legs (108 px) in its last frame, then is lost,
+    comes back whole 140 px to the right, 168 px from its predicted path (which the legs pulled down): inside the
+    gate of its usual size (270 * 0.65 = 175 px), not of the collapsed box (108 * 0.65 = 70 px)."""
+    tracker = Tracker(TrackerParams(min_hits=1, max_misses=1))
+    for step in range(6):
+        tracker.update([person(500, 400, 300)])
+    legs = person(500, 520, 120)
+    tracker.update([legs])
+    assert tracker.tracks[0].size < 130 and tracker.tracks[0].typical_size > 250
+    tracker.update([])
+    tracker.update([])
+    back = person(640, 400, 300)
+    back["keypoints"][:, 2] = 0.1
+    assert ids(tracker.update([back])) == [1]
+
+
 def test_far_return_is_a_new_person_and_ids_end():
     params = TrackerParams(min_hits=1, max_misses=2, reid_frames=3)
     tracker = Tracker(params)
