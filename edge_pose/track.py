@@ -13,8 +13,8 @@ Each update matches the people of the frame to the tracks in two rounds, each a 
    position (re-identification): distance from where the track is predicted to be (a straight line fitted to
    its last box centres, extrapolated for up to `reid_motion` updates: a running person lost for a few frames
    is found ahead of where it was last seen) / the track's size (the median over its last matches: a pose
-   that collapses onto part of the body for a frame or two does not shrink the gate), allowed up to `reid_distance` plus
-   `reid_growth` per update since the track was last seen (people move while unseen).
+   that collapses onto part of the body for a frame or two does not shrink the gate), allowed up to
+   `reid_distance` plus `reid_growth` per update since the track was last seen (people move while unseen).
 A person left over starts a tentative track, reported with `track_id` None until it has been matched
 `min_hits` times in a row (a tentative track is dropped at its first miss); then it gets the next id.
 A track with an id that is not matched stops being matched by pose after `max_misses` updates, and ends
