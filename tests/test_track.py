@@ -127,7 +127,7 @@ def test_a_pose_that_collapses_before_it_is_lost_keeps_the_gate():
     comes back whole 140 px to the right, 168 px from its predicted path (which the legs pulled down): inside the
     gate of its usual size (270 * 0.65 = 175 px), not of the collapsed box (108 * 0.65 = 70 px)."""
     tracker = Tracker(TrackerParams(min_hits=1, max_misses=1))
-    for step in range(6):
+    for _ in range(6):
         tracker.update([person(500, 400, 300)])
     legs = person(500, 520, 120)
     tracker.update([legs])
