@@ -90,8 +90,8 @@ class Track:
             return self.centre, np.zeros(2)
         path = np.array(self.path)
         t = path[:, 0] - path[-1, 0]
-        (vx, x0), (vy, y0) = np.polyfit(t, path[:, 1:3], 1).T
-        return np.array([x0, y0]), np.array([vx, vy])
+        velocity, centre = np.polyfit(t, path[:, 1:3], 1)  # one line per coordinate: slopes, then intercepts
+        return centre, velocity
 
     @property
     def typical_size(self):
