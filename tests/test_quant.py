@@ -282,6 +282,20 @@ def test_gate_refuses_a_damaged_model_and_force_writes_it(tmp_path, val_coco, mo
     assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["edge_pose.quantization"]
                       )["method"] == "percentile"
 
+    # no --method with an eval set: auto (entropy alone failed the gate on both shipped models)
+    out.unlink()
+    rc = cli.main(_calibrate_argv(src, out, val_coco, tmp_path, "--calib-list",
+                                  str(tmp_path / "calibration" / "m.calib.tsv")))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert rc == 0 and report["methods"] == list(qdq.METHODS) and report["chosen"] == "percentile"
+
+
+def test_default_method_without_an_eval_set_is_minmax(tmp_path, crops):
+    src = small_model(tmp_path / "m.onnx")
+    report = calibrate.run(src, out=tmp_path / "m.int8.onnx", inputs=crops[:8], force=True, threads=1,
+                           report_path=tmp_path / "report.json")
+    assert report["methods"] == ["minmax"] and report["written"] == str(tmp_path / "m.int8.onnx")
+
 
 def test_gate_needs_an_eval_set(tmp_path, val_coco):
     src = small_model(tmp_path / "m.onnx")

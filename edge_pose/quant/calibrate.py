@@ -30,8 +30,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default=None, metavar="F",
                         help="INT8 ONNX to write (default: next to the model, <stem>.int8.onnx; "
                              "<stem>.int8-cpu.onnx for --target cpu)")
-    parser.add_argument("--method", default="entropy", choices=qdq.METHODS + ("auto",),
-                        help="calibration method; auto tries each and keeps the best AP (default %(default)s)")
+    parser.add_argument("--method", default=None, choices=qdq.METHODS + ("auto",),
+                        help="calibration method; auto tries each and keeps the best AP (default: auto with "
+                             "--eval-coco, else minmax; entropy alone cost both shipped models most of their AP)")
     parser.add_argument("--target", default="tensorrt", choices=qdq.TARGETS,
                         help="tensorrt: symmetric int8 activations, accepted by TensorRT (also runs on ONNX "
                              "Runtime CPU); cpu: uint8 asymmetric activations, fast on ONNX Runtime CPU, "
@@ -105,11 +106,12 @@ def _metrics(m):
     return {k: (round(m[k], 4) if isinstance(m.get(k), float) else m.get(k)) for k in keys if k in m}
 
 
-def run(model, out=None, method="entropy", target="tensorrt", exclude_op_types=None, exclude_nodes=(),
+def run(model, out=None, method=None, target="tensorrt", exclude_op_types=None, exclude_nodes=(),
         percentile=qdq.DEFAULT_PERCENTILE, num_bins=qdq.ENTROPY_BINS, inputs=None, list_path=None,
         eval_coco=None, eval_images=None, max_ap_drop=0.01, force=False, flip=False, threads=None,
         report_path=None, evaluate_fn=None, reduce_range="auto"):
-    """Calibrate, gate, write. Returns the report dict (report["written"] is the path, or None if refused)."""
+    """Calibrate, gate, write. Returns the report dict (report["written"] is the path, or None if refused).
+    method None: "auto" when there is an eval set to choose by, else "minmax"."""
     from edge_pose import runtime
 
     model_path = runtime.resolve(model)
@@ -119,6 +121,8 @@ def run(model, out=None, method="entropy", target="tensorrt", exclude_op_types=N
         raise SystemExit("%s is already quantized (it holds Q/DQ nodes): give the FP32 model" % model_path)
     out = Path(out) if out else default_out(model_path, target)
     report_path = Path(report_path) if report_path else Path("calibration") / (out.name + ".report.json")
+    if method is None:
+        method = "auto" if eval_coco is not None else "minmax"
     methods = list(qdq.METHODS) if method == "auto" else [method]
     evaluate_fn = evaluate_fn or evaluate_model
     if eval_coco is None and not force:
