@@ -455,19 +455,21 @@ def test_rtx_has_the_api_the_builder_and_backend_use(rtx):
     assert {"ERROR", "WARNING", "INFO", "VERBOSE", "INTERNAL_ERROR"} <= set(rtx.ILogger.Severity.__members__)
 
 
-def test_entropy_calibrator_logic(tmp_path):
+@pytest.mark.parametrize("algorithm", sorted(trt_build.IMPLICIT_CALIBRATORS))
+def test_implicit_calibrator_logic(tmp_path, algorithm):
     """The implicit-calibration class (TensorRT <= 10.x) against a stand-in base class and CUDA."""
     class Base:
         def __init__(self):
             self.base_init = True
 
-    trt = types.SimpleNamespace(IInt8EntropyCalibrator2=Base)
+    trt = types.SimpleNamespace(**{trt_build.IMPLICIT_CALIBRATORS[algorithm]: Base})
     cuda = FakeCuda()
     x = np.random.default_rng(0).standard_normal((10, 3, 256, 192)).astype(np.float32)
     loads = []
-    cache = tmp_path / "calibration" / "m.entropy2.cache"
-    cal = trt_build.make_entropy_calibrator(trt, cuda, lambda: loads.append(1) or x, 4, cache)
-    assert cal.base_init and cal.get_batch_size() == 4 and cal.read_calibration_cache() is None
+    cache = tmp_path / "calibration" / ("m.%s.cache" % algorithm)
+    cal = trt_build.make_calibrator(trt, cuda, lambda: loads.append(1) or x, 4, cache, algorithm)
+    assert isinstance(cal, Base) and cal.base_init and cal.get_batch_size() == 4
+    assert cal.read_calibration_cache() is None
     ptrs = [cal.get_batch(["input"]) for _ in range(3)]
     assert ptrs[0] == ptrs[1] and ptrs[2] is None and loads == [1]  # 4 + 4, the last 2 left out; loaded once
     got = np.frombuffer(cuda.mem[ptrs[1][0]][:x[4:8].nbytes].tobytes(), np.float32).reshape(4, 3, 256, 192)
@@ -476,5 +478,23 @@ def test_entropy_calibrator_logic(tmp_path):
     assert cache.read_bytes().startswith(b"TRT-") and cal.read_calibration_cache() == cache.read_bytes()
     cal.release()
     assert not cuda.mem
-    lonely = trt_build.make_entropy_calibrator(trt, cuda, None, 4, tmp_path / "none.cache")
+    lonely = trt_build.make_calibrator(trt, cuda, None, 4, tmp_path / "none.cache", algorithm)
     assert lonely.get_batch(["input"]) is None  # a rejected cache and no calibration set: no batches
+    with pytest.raises(trt_build.BuildError, match="no IInt8"):  # a TensorRT without that class
+        trt_build.make_calibrator(types.SimpleNamespace(), cuda, None, 4, tmp_path / "x.cache", algorithm)
+    with pytest.raises(trt_build.BuildError, match="unknown calibrator"):
+        trt_build.make_calibrator(trt, cuda, None, 4, tmp_path / "x.cache", "percentile")
+
+
+def test_rebuild_command_keeps_the_calibrator():
+    """The sidecar's rebuild command repeats a non-default implicit calibrator (and leaves the default out)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    trt_build.add_arguments(parser)
+    args = parser.parse_args(["--onnx", "m.onnx", "--calibrator", "entropy", "--calib-list", "l.txt"])
+    cmd = trt_build._rebuild_command(args, "m.onnx", "m.int8.engine", implicit=True)
+    assert "--calibrator entropy" in cmd and "--calib-list l.txt" in cmd
+    args = parser.parse_args(["--onnx", "m.onnx"])
+    assert args.calibrator == "minmax"
+    assert "--calibrator" not in trt_build._rebuild_command(args, "m.onnx", "m.int8.engine", implicit=True)

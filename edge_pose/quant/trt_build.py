@@ -7,8 +7,8 @@ How each precision is built depends on what the installed TensorRT offers (`capa
 | fp32      | no flag                                          | STRONGLY_TYPED, the ONNX as is               |
 | fp16      | BuilderFlag.FP16                                 | an FP16 copy of the ONNX (float32 I/O kept)  |
 | int8, QDQ | BuilderFlag.INT8 + FP16 (explicit quantization)  | STRONGLY_TYPED: the Q/DQ nodes set the types |
-| int8 from | implicit: IInt8EntropyCalibrator2 on the         | refused (no implicit calibrator): make a QDQ |
-| FP32 ONNX | calibration set, cache in calibration/           | ONNX with `edge-pose calibrate`              |
+| int8 from | implicit: IInt8MinMaxCalibrator (or Entropy2) on | refused (no implicit calibrator): make a QDQ |
+| FP32 ONNX | the calibration set, cache in calibration/       | ONNX with `edge-pose calibrate`              |
 
 Also: an optimisation profile over the batch (1, 4, 8 by default: min, opt, max), a workspace limit, a
 timing cache file (reused and updated), and DLA (Jetson: --dla-core N, FP16/INT8, GPU fallback, a static
@@ -38,6 +38,9 @@ DEFAULT_BATCHES = (1, 4, 8)
 DEFAULT_WORKSPACE_MIB = 1024
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_MODES = ("auto", "qdq", "implicit")
+# implicit INT8: the TensorRT calibrator class per --calibrator. minmax first: entropy calibration (KL divergence)
+# cost both shipped models most of their AP in ONNX Runtime's calibrators (README, INT8), minmax kept it.
+IMPLICIT_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
 INPUT_CHW = (3, INPUT_SIZE[1], INPUT_SIZE[0])
 
 
@@ -182,14 +185,22 @@ def _make_logger(trt, messages):
     return _Logger()
 
 
-def make_entropy_calibrator(trt, cuda, load_inputs, batch, cache_path, stream=None):
-    """An IInt8EntropyCalibrator2 (TensorRT <= 10.x) fed with the calibration crops, reading and writing
-    `cache_path`. load_inputs() -> float32 (N,3,256,192) is called only when TensorRT asks for batches (no
-    usable cache). Device memory through the `cuda` API object (cuda_api), in the calling thread's context."""
+def make_calibrator(trt, cuda, load_inputs, batch, cache_path, algorithm="minmax", stream=None):
+    """An implicit INT8 calibrator (TensorRT <= 10.x; IMPLICIT_CALIBRATORS[algorithm]) fed with the calibration
+    crops, reading and writing `cache_path`. load_inputs() -> float32 (N,3,256,192) is called only when TensorRT
+    asks for batches (no usable cache). Device memory through the `cuda` API object (cuda_api), in the calling
+    thread's context."""
 
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+    if algorithm not in IMPLICIT_CALIBRATORS:
+        raise BuildError("unknown calibrator %r (choose from %s)" % (algorithm, ", ".join(IMPLICIT_CALIBRATORS)))
+    base = getattr(trt, IMPLICIT_CALIBRATORS[algorithm], None)
+    if base is None:
+        raise BuildError("this TensorRT has no %s: make a QDQ ONNX with edge-pose calibrate"
+                         % IMPLICIT_CALIBRATORS[algorithm])
+
+    class Calibrator(base):
         def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)
+            base.__init__(self)
             self.batch = int(batch)
             self.cache_path = Path(cache_path)
             self.inputs = None
@@ -236,7 +247,7 @@ def make_entropy_calibrator(trt, cuda, load_inputs, batch, cache_path, stream=No
                 cuda.host_free(self._host_handle)
                 self.dptr = None
 
-    return EntropyCalibrator()
+    return Calibrator()
 
 
 def _flag(enum, name):
@@ -248,7 +259,8 @@ def _flag(enum, name):
 
 def build_engine(onnx_path, out_path, precision="int8", batches=DEFAULT_BATCHES, workspace_mib=DEFAULT_WORKSPACE_MIB,
                  timing_cache=None, dla_core=None, calibration="auto", load_calib_inputs=None, calib_cache=None,
-                 calib_list=None, calib_batch=8, compute_capabilities=(), device=0, trt=None, rebuild_command=None):
+                 calib_list=None, calib_batch=8, calib_algorithm="minmax", compute_capabilities=(), device=0, trt=None,
+                 rebuild_command=None):
     """Build and write the engine and its sidecar; returns the sidecar dict. See the module doc."""
     trt = trt or import_tensorrt()
     caps = capabilities(trt)
@@ -330,7 +342,7 @@ def build_engine(onnx_path, out_path, precision="int8", batches=DEFAULT_BATCHES,
             if load_calib_inputs is None and not Path(calib_cache).is_file():
                 raise BuildError("implicit INT8 calibration needs a calibration set (--calib-coco / --calib-images /"
                                  " --calib-video / --calib-list) or an existing cache %s" % calib_cache)
-            calibrator = make_entropy_calibrator(trt, cuda, load_calib_inputs, calib_batch, calib_cache)
+            calibrator = make_calibrator(trt, cuda, load_calib_inputs, calib_batch, calib_cache, calib_algorithm)
             config.int8_calibrator = calibrator
             calib_profile = builder.create_optimization_profile()
             shape = (int(calib_batch),) + INPUT_CHW
@@ -380,6 +392,7 @@ def build_engine(onnx_path, out_path, precision="int8", batches=DEFAULT_BATCHES,
         "workspace_mib": int(workspace_mib),
         "timing_cache": str(timing_cache) if timing_cache else None,
         "calibration_cache": str(calib_cache) if how["int8_mode"] == "implicit" else None,
+        "calibrator": IMPLICIT_CALIBRATORS[calib_algorithm] if how["int8_mode"] == "implicit" else None,
         "calibration_list": str(calib_list) if calib_list and how["int8_mode"] == "implicit" else None,
         "build_seconds": round(seconds, 2),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -418,9 +431,9 @@ def add_arguments(parser):
                              "F.json goes next to it")
     parser.add_argument("--precision", default="int8", choices=PRECISIONS, help="(default %(default)s)")
     parser.add_argument("--calibration", default="auto", choices=CALIBRATION_MODES,
-                        help="INT8: qdq = from the Q/DQ nodes of the ONNX; implicit = IInt8EntropyCalibrator2 on "
-                             "the calibration set (TensorRT <= 10.x, FP32 ONNX); auto = qdq for a QDQ ONNX, "
-                             "else implicit (default %(default)s)")
+                        help="INT8: qdq = from the Q/DQ nodes of the ONNX; implicit = TensorRT's calibrator "
+                             "(--calibrator) on the calibration set (TensorRT <= 10.x, FP32 ONNX); auto = qdq for a "
+                             "QDQ ONNX, else implicit (default %(default)s)")
     parser.add_argument("--batch-sizes", default=",".join(str(b) for b in DEFAULT_BATCHES), metavar="MIN,OPT,MAX",
                         help="optimisation profile over the batch (default %(default)s)")
     parser.add_argument("--workspace", type=int, default=DEFAULT_WORKSPACE_MIB, metavar="MIB",
@@ -432,8 +445,11 @@ def add_arguments(parser):
     parser.add_argument("--dla-core", type=int, default=None, metavar="N",
                         help="Jetson: run on DLA core N (fp16/int8; GPU fallback; static batch = OPT)")
     parser.add_argument("--calib-cache", default=None, metavar="F",
-                        help="implicit INT8: calibration cache to read / write (default calibration/<stem>.entropy2"
+                        help="implicit INT8: calibration cache to read / write (default calibration/<stem>.<calibrator>"
                              ".cache)")
+    parser.add_argument("--calibrator", default="minmax", choices=sorted(IMPLICIT_CALIBRATORS),
+                        help="implicit INT8: IInt8MinMaxCalibrator or IInt8EntropyCalibrator2 (default %(default)s: "
+                             "entropy cost the shipped models most of their AP in ONNX Runtime's calibration)")
     parser.add_argument("--compute-capability", default="", metavar="86,89",
                         help="TensorRT-RTX: target compute capabilities (default: the library's)")
     parser.add_argument("--device", type=int, default=0, help="GPU index for the builder")
@@ -448,6 +464,8 @@ def _rebuild_command(args, onnx_path, out, implicit):
         parts += ["--dla-core", str(args.dla_core)]
     if args.calibration != "auto":
         parts += ["--calibration", args.calibration]
+    if implicit and args.calibrator != "minmax":
+        parts += ["--calibrator", args.calibrator]
     if implicit and (args.calib_list or args.calib_list_out):
         parts += ["--calib-list", str(args.calib_list or args.calib_list_out)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -481,7 +499,8 @@ def main(args):
         timing = default_timing_cache(out, trt)
     implicit = args.precision == "int8" and not onnx_info(onnx_path)[2] and args.calibration != "qdq"
     stem = out.name.split(".")[0]
-    calib_cache = Path(args.calib_cache) if args.calib_cache else Path("calibration") / ("%s.entropy2.cache" % stem)
+    calib_cache = Path(args.calib_cache) if args.calib_cache else Path("calibration") / (
+        "%s.%s.cache" % (stem, args.calibrator))
     has_sources = bool(args.calib_list or args.calib_coco or args.calib_images or args.calib_video)
     if not args.calib_list_out and not args.calib_list:
         args.calib_list_out = str(calibset.default_list_path(stem))
@@ -493,7 +512,7 @@ def main(args):
         sidecar = build_engine(onnx_path, out, precision=args.precision, batches=batches, workspace_mib=args.workspace,
                                timing_cache=timing, dla_core=args.dla_core, calibration=args.calibration,
                                load_calib_inputs=load_inputs if has_sources else None, calib_cache=calib_cache,
-                               calib_list=args.calib_list or args.calib_list_out,
+                               calib_list=args.calib_list or args.calib_list_out, calib_algorithm=args.calibrator,
                                compute_capabilities=[c for c in args.compute_capability.split(",") if c],
                                device=args.device, trt=trt,
                                rebuild_command=_rebuild_command(args, onnx_path, out, implicit))
