@@ -41,6 +41,7 @@ CALIBRATION_MODES = ("auto", "qdq", "implicit")
 # implicit INT8: the TensorRT calibrator class per --calibrator. minmax first: entropy calibration (KL divergence)
 # cost both shipped models most of their AP in ONNX Runtime's calibrators (README, INT8), minmax kept it.
 IMPLICIT_CALIBRATORS = {"minmax": "IInt8MinMaxCalibrator", "entropy": "IInt8EntropyCalibrator2"}
+DEFAULT_CALIBRATOR = "minmax"
 INPUT_CHW = (3, INPUT_SIZE[1], INPUT_SIZE[0])
 
 
@@ -185,7 +186,7 @@ def _make_logger(trt, messages):
     return _Logger()
 
 
-def make_calibrator(trt, cuda, load_inputs, batch, cache_path, algorithm="minmax", stream=None):
+def make_calibrator(trt, cuda, load_inputs, batch, cache_path, algorithm=DEFAULT_CALIBRATOR, stream=None):
     """An implicit INT8 calibrator (TensorRT <= 10.x; IMPLICIT_CALIBRATORS[algorithm]) fed with the calibration
     crops, reading and writing `cache_path`. load_inputs() -> float32 (N,3,256,192) is called only when TensorRT
     asks for batches (no usable cache). Device memory through the `cuda` API object (cuda_api), in the calling
@@ -259,8 +260,8 @@ def _flag(enum, name):
 
 def build_engine(onnx_path, out_path, precision="int8", batches=DEFAULT_BATCHES, workspace_mib=DEFAULT_WORKSPACE_MIB,
                  timing_cache=None, dla_core=None, calibration="auto", load_calib_inputs=None, calib_cache=None,
-                 calib_list=None, calib_batch=8, calib_algorithm="minmax", compute_capabilities=(), device=0, trt=None,
-                 rebuild_command=None):
+                 calib_list=None, calib_batch=8, calib_algorithm=DEFAULT_CALIBRATOR, compute_capabilities=(), device=0,
+                 trt=None, rebuild_command=None):
     """Build and write the engine and its sidecar; returns the sidecar dict. See the module doc."""
     trt = trt or import_tensorrt()
     caps = capabilities(trt)
@@ -447,7 +448,7 @@ def add_arguments(parser):
     parser.add_argument("--calib-cache", default=None, metavar="F",
                         help="implicit INT8: calibration cache to read / write (default calibration/<stem>.<calibrator>"
                              ".cache)")
-    parser.add_argument("--calibrator", default="minmax", choices=sorted(IMPLICIT_CALIBRATORS),
+    parser.add_argument("--calibrator", default=DEFAULT_CALIBRATOR, choices=sorted(IMPLICIT_CALIBRATORS),
                         help="implicit INT8: IInt8MinMaxCalibrator or IInt8EntropyCalibrator2 (default %(default)s: "
                              "entropy cost the shipped models most of their AP in ONNX Runtime's calibration)")
     parser.add_argument("--compute-capability", default="", metavar="86,89",
@@ -464,7 +465,7 @@ def _rebuild_command(args, onnx_path, out, implicit):
         parts += ["--dla-core", str(args.dla_core)]
     if args.calibration != "auto":
         parts += ["--calibration", args.calibration]
-    if implicit and args.calibrator != "minmax":
+    if implicit and args.calibrator != DEFAULT_CALIBRATOR:
         parts += ["--calibrator", args.calibrator]
     if implicit and (args.calib_list or args.calib_list_out):
         parts += ["--calib-list", str(args.calib_list or args.calib_list_out)]
