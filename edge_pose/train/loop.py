@@ -90,14 +90,34 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def load_teacher(path, device):
-    """A teacher returning heatmaps for a normalised batch: a .pt checkpoint or an .onnx (ONNX Runtime)."""
+def load_teacher(path, device, flip=False, sizes=()):
+    """A teacher returning heatmaps for a normalised batch: a .pt checkpoint or an .onnx (ONNX Runtime).
+
+    With flip the heatmaps are the teacher's flip test (as `edge-pose eval --flip` scores it): the mean of its
+    prediction and the mirrored prediction on the mirrored crop. `sizes`, the (width, height) crops training
+    will feed it, are checked against an ONNX teacher's fixed input size (ConfigError)."""
+    from edge_pose.train.evaluate import predict_heatmaps
     if path.endswith(".onnx"):
         from edge_pose.runtime import open as open_runtime
         backend = open_runtime(path)
-        return lambda x: torch.from_numpy(backend.infer(x.cpu().numpy())).to(device)
-    teacher = load_checkpoint(path).to(device)
-    return lambda x: teacher(x)
+        want_h, want_w = backend.input_shape[2:]
+        wrong = sorted({(w, h) for w, h in sizes if (want_w > 0 and w != want_w) or (want_h > 0 and h != want_h)})
+        if wrong:
+            raise ConfigError("distill.teacher %s takes %dx%d crops (width x height); train.resolution also "
+                              "trains at %s (a .pt teacher takes any size)"
+                              % (path, want_w, want_h, ", ".join("%dx%d" % s for s in wrong)))
+        infer = backend.infer
+    else:
+        model = load_checkpoint(path).to(device).eval()
+
+        def infer(x):
+            with torch.no_grad():
+                return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+
+    def teacher(x):
+        heatmaps = predict_heatmaps(infer, np.ascontiguousarray(x.float().cpu().numpy()), flip=flip)
+        return torch.from_numpy(heatmaps).to(device)
+    return teacher
 
 
 def init_weights(model, cfg, data, calib_size=64):
@@ -180,7 +200,8 @@ def train(cfg, resume=None, progress=True):
         if from_init:
             ema.warm()
     loss_fn = LOSSES[t.loss]
-    teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill.teacher else None
+    teacher = (load_teacher(cfg.distill.teacher, device, cfg.distill.flip, [tuple(size) for _, size in t.resolution])
+               if cfg.distill.teacher else None)
 
     start_epoch, best_ap, history = 0, -1.0, []
     if resume:
