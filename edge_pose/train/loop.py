@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from edge_pose.config import ConfigError, load_config, to_dict
 from edge_pose.models import build_model, load_backbone_weights, load_checkpoint
+from edge_pose.skeleton import FLIP_INDEX
 from edge_pose.train.dataset import PersonSet, TopDownDataset
 from edge_pose.train.losses import LOSSES, distill_loss
 
@@ -96,9 +97,9 @@ def load_teacher(path, device, flip=False, sizes=()):
     With flip the heatmaps are the teacher's flip test (as `edge-pose eval --flip` scores it): the mean of its
     prediction and the mirrored prediction on the mirrored crop. `sizes`, the (width, height) crops training
     will feed it, are checked against an ONNX teacher's fixed input size (ConfigError)."""
-    from edge_pose.train.evaluate import predict_heatmaps
     if path.endswith(".onnx"):
         from edge_pose.runtime import open as open_runtime
+        from edge_pose.train.evaluate import predict_heatmaps
         backend = open_runtime(path)
         want_h, want_w = backend.input_shape[2:]
         wrong = sorted({(w, h) for w, h in sizes if (want_w > 0 and w != want_w) or (want_h > 0 and h != want_h)})
@@ -107,16 +108,20 @@ def load_teacher(path, device, flip=False, sizes=()):
                               "trains at %s (a .pt teacher takes any size)"
                               % (path, want_w, want_h, ", ".join("%dx%d" % s for s in wrong)))
         infer = backend.infer
-    else:
-        model = load_checkpoint(path).to(device).eval()
 
-        def infer(x):
-            with torch.no_grad():
-                return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+        def teacher(x):
+            heatmaps = predict_heatmaps(infer, np.ascontiguousarray(x.float().cpu().numpy()), flip=flip)
+            return torch.from_numpy(heatmaps).to(device)
+        return teacher
+    model = load_checkpoint(path).to(device).eval()
 
-    def teacher(x):
-        heatmaps = predict_heatmaps(infer, np.ascontiguousarray(x.float().cpu().numpy()), flip=flip)
-        return torch.from_numpy(heatmaps).to(device)
+    def teacher(x):  # on the training device, without a trip through NumPy
+        with torch.no_grad():
+            heatmaps = model(x).float()
+            if flip:
+                mirrored = model(torch.flip(x, dims=[3])).float()
+                heatmaps = 0.5 * (heatmaps + torch.flip(mirrored[:, list(FLIP_INDEX)], dims=[3]))
+        return heatmaps
     return teacher
 
 
