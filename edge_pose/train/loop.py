@@ -107,15 +107,14 @@ def load_teacher(path, device, flip=False, sizes=()):
             raise ConfigError("distill.teacher %s takes %dx%d crops (width x height); train.resolution also "
                               "trains at %s (a .pt teacher takes any size)"
                               % (path, want_w, want_h, ", ".join("%dx%d" % s for s in wrong)))
-        infer = backend.infer
 
         def teacher(x):
-            heatmaps = predict_heatmaps(infer, np.ascontiguousarray(x.float().cpu().numpy()), flip=flip)
+            heatmaps = predict_heatmaps(backend.infer, np.ascontiguousarray(x.float().cpu().numpy()), flip=flip)
             return torch.from_numpy(heatmaps).to(device)
         return teacher
     model = load_checkpoint(path).to(device).eval()
 
-    def teacher(x):  # on the training device, without a trip through NumPy
+    def teacher(x):  # on the training device, without a trip through NumPy: predict_heatmaps' flip test in torch
         with torch.no_grad():
             heatmaps = model(x).float()
             if flip:
