@@ -55,6 +55,9 @@ class AugmentCfg:
     # size of a background crop relative to the person it replaces (uniform in log scale): wider than `scale`
     # so that crops as large as the acquisition windows (persons.WindowScan) are seen empty too
     negative_scale: List[float] = field(default_factory=lambda: [0.7, 1.3])
+    # share of person crops with a real person (cut out along a train set's segmentation polygon) pasted
+    # beside the crop's own person: a distractor and occluder as in crowds (train/paste.py)
+    paste_prob: float = 0.0
 
 
 @dataclass

@@ -10,9 +10,10 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_pose import preprocess as pre
+from edge_pose.config import ConfigError
 from edge_pose.persons import box_coverage
 from edge_pose.skeleton import FLIP_INDEX, NUM_KEYPOINTS
-from edge_pose.train import augment
+from edge_pose.train import augment, paste
 from edge_pose.train.targets import encode_heatmaps
 
 MAX_SIDE = 800  # images are cached downscaled to this longest side: crops never need more
@@ -22,7 +23,7 @@ class PersonSet:
     """All non-crowd persons with keypoints of one COCO-format json, images decoded once into memory."""
 
     def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
-                 progress=True, limit=None, complete=False):
+                 progress=True, limit=None, complete=False, cutouts=False):
         with open(ann_path) as f:
             coco = json.load(f)
         self.name = name or os.path.basename(os.path.dirname(ann_path))
@@ -37,9 +38,11 @@ class PersonSet:
         self.ann_ids = []
         self.complete = bool(complete)  # every person of its images annotated: background crops allowed
         self.person_boxes = []  # per cached image: boxes (N, 4) of every annotation, crowds and keypoint-less too
-        boxes_of = {}
+        # with `cutouts`: (RGB, alpha) of every segmented person of the cached images, for augment.paste_prob
+        self.cutouts = []
+        anns_of = {}
         for a in coco["annotations"]:
-            boxes_of.setdefault(a["image_id"], []).append(a["bbox"])
+            anns_of.setdefault(a["image_id"], []).append(a)
         index = {}
         for a in tqdm(anns, desc="load " + self.name, disable=not progress, leave=False):
             im = imgs[a["image_id"]]
@@ -52,7 +55,10 @@ class PersonSet:
                     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
                 index[im["id"]] = (len(self.images), s)
                 self.images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-                self.person_boxes.append(np.asarray(boxes_of[im["id"]], np.float32).reshape(-1, 4) * s)
+                self.person_boxes.append(np.asarray([b["bbox"] for b in anns_of[im["id"]]], np.float32)
+                                         .reshape(-1, 4) * s)
+                if cutouts:
+                    self.cutouts += paste.image_cutouts(self.images[-1], anns_of[im["id"]], s)
             i, s = index[im["id"]]
             kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
             box = np.asarray(a["bbox"], np.float32)
@@ -84,6 +90,11 @@ class TopDownDataset:
         self.sigma = sigma
         self.augment_on = augment_on
         self.negative_prob = float(aug_cfg.negative_prob) if augment_on else 0.0
+        self.paste_prob = float(aug_cfg.paste_prob) if augment_on else 0.0
+        self.cutouts = [c for s in sets for c in s.cutouts]
+        if self.paste_prob and not self.cutouts:
+            raise ConfigError("augment.paste_prob needs people to paste: no train set has a polygon segmentation "
+                              "(or none was loaded with cutouts=True)")
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -151,6 +162,7 @@ class TopDownDataset:
         crop = pre.crop(img, mat, self.input_size)
         if self.augment_on:
             crop = augment.sun_flare(crop, self.aug.flare_prob, rng)
+            crop = paste.paste_person(crop, self.cutouts, self.paste_prob, rng)
             crop = augment.color_jitter(crop, self.aug.color_jitter, rng)
             crop = augment.occlude(crop, self.aug.occlusion_prob, rng)
             crop = augment.blur_like(crop, rng, self.aug.blur_prob)

@@ -180,7 +180,8 @@ def train(cfg, resume=None, progress=True):
         if resume is None:
             print("--resume auto: no checkpoint at %s; starting at epoch 0" % last_path, file=sys.stderr)
 
-    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete)
+    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete,
+                      cutouts=cfg.augment.paste_prob > 0)
             for d in cfg.train_sets]
     data = TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=t.sigma, seed=t.seed)
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
