@@ -81,6 +81,9 @@ def main():
                   "augment": cfg.get("augment")}
     if args.note:
         provenance["note"] = args.note
+    if cfg.get("soup_of"):  # scripts/average_checkpoints.py: the weights are the mean of these checkpoints
+        provenance["soup_of"] = cfg["soup_of"]
+        provenance["soup_batchnorm"] = cfg.get("soup_batchnorm")
     init = (cfg.get("model") or {}).get("init")
     if init:  # a fine-tune of a shipped model (model.init): say which one, and keep its learning curve
         provenance["init"] = init_provenance(init, args.engines)

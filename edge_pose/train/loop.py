@@ -91,6 +91,15 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
+def training_data(cfg, progress=True):
+    """The config's train sets, loaded, as one TopDownDataset with its augmentation (seeded by train.seed)."""
+    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete,
+                      cutouts=cfg.augment.paste_prob > 0)
+            for d in cfg.train_sets]
+    return TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=cfg.train.sigma,
+                          seed=cfg.train.seed)
+
+
 def load_teacher(path, device, flip=False, sizes=()):
     """A teacher returning heatmaps for a normalised batch: a .pt checkpoint or an .onnx (ONNX Runtime).
 
@@ -180,10 +189,7 @@ def train(cfg, resume=None, progress=True):
         if resume is None:
             print("--resume auto: no checkpoint at %s; starting at epoch 0" % last_path, file=sys.stderr)
 
-    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete,
-                      cutouts=cfg.augment.paste_prob > 0)
-            for d in cfg.train_sets]
-    data = TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=t.sigma, seed=t.seed)
+    data = training_data(cfg, progress)
     model = build_model(cfg.model.backbone, cfg.model.head, head_channels=cfg.model.head_channels).to(device)
     if cfg.model.pretrained:
         load_backbone_weights(model, torch.load(cfg.model.pretrained, map_location="cpu"))
