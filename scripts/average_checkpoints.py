@@ -18,9 +18,9 @@ import torch
 from tqdm import tqdm
 
 from edge_pose.config import ConfigError, load_config, to_dict
-from edge_pose.models import build_model
+from edge_pose.models import load_checkpoint
 from edge_pose.train.loop import save_atomic, training_data
-from edge_pose.train.soup import average_state_dicts, checkpoint_weights, recompute_batchnorm
+from edge_pose.train.soup import average_state_dicts, recompute_batchnorm
 
 
 def main():
@@ -43,17 +43,18 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    loaded = [checkpoint_weights(p) for p in args.checkpoints]
-    arch = loaded[0][0]
-    for p, (a, _, _) in zip(args.checkpoints, loaded):
-        if a != arch:
+    loaded = [load_checkpoint(p) for p in args.checkpoints]  # EMA weights where the checkpoint has them
+    metas = [m.checkpoint_meta for m in loaded]
+    arch = metas[0]["arch"]
+    for p, meta in zip(args.checkpoints, metas):
+        if meta["arch"] != arch:
             sys.exit("error: %s is %s, %s is %s: only one architecture can be averaged"
-                     % (p, a, args.checkpoints[0], arch))
+                     % (p, meta["arch"], args.checkpoints[0], arch))
     try:
-        weights = average_state_dicts([w for _, w, _ in loaded])
+        weights = average_state_dicts([m.state_dict() for m in loaded])
     except ValueError as e:
         sys.exit("error: %s" % e)
-    model = build_model(**arch)
+    model = loaded[0]
     model.load_state_dict(weights)
 
     data = training_data(cfg)
@@ -61,10 +62,10 @@ def main():
     n = max(batch, args.bn_samples)
     recompute_batchnorm(model, tqdm(data.batches(n, batch), total=n // batch, desc="BatchNorm statistics"))
 
-    first = loaded[0][2]
+    first = metas[0]
     config = dict(first.get("config") or to_dict(cfg))
-    config["soup_of"] = [{"checkpoint": p, "epoch": c.get("epoch"), "run": (c.get("config") or {}).get("name")}
-                         for p, (_, _, c) in zip(args.checkpoints, loaded)]
+    config["soup_of"] = [{"checkpoint": p, "epoch": m.get("epoch"), "run": (m.get("config") or {}).get("name")}
+                         for p, m in zip(args.checkpoints, metas)]
     config["soup_batchnorm"] = {"config": args.config, "samples": n // batch * batch}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_atomic({"arch": arch, "model": model.state_dict(), "ema": None, "epoch": first.get("epoch"),

@@ -5,12 +5,6 @@ from __future__ import annotations
 import torch
 
 
-def checkpoint_weights(path):
-    """(arch, EMA weights if the checkpoint has them else the raw ones, the checkpoint) of an edge-pose .pt."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    return ckpt["arch"], ckpt.get("ema") or ckpt["model"], ckpt
-
-
 def average_state_dicts(dicts):
     """Element-wise mean of floating-point tensors; other tensors (BatchNorm's num_batches_tracked) from the first.
     Every dict must hold the same keys and shapes."""
