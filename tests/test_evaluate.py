@@ -102,10 +102,17 @@ def test_person_groups_and_batches(tmp_path):
 
 
 def test_result_score():
+    """Default: the mean of all keypoint scores (the estimator's person score); confident-mean: Simple
+    Baselines' mean of those above 0.2, 0 when none is."""
     scores = np.array([[0.9, 0.1, 0.5], [0.1, 0.1, 0.1]])
-    res = ev.to_results(np.zeros((2, 3, 2)), scores, [{"image_id": 1}, {"image_id": 2, "category_id": 1}])
-    assert res[0]["score"] == pytest.approx(0.7) and res[1]["score"] == 0.0
+    anns = [{"image_id": 1}, {"image_id": 2, "category_id": 1}]
+    res = ev.to_results(np.zeros((2, 3, 2)), scores, anns)
+    assert [r["score"] for r in res] == pytest.approx([0.5, 0.1])
     assert len(res[0]["keypoints"]) == 9 and res[0]["category_id"] == 1
+    res = ev.to_results(np.zeros((2, 3, 2)), scores, anns, person_score="confident-mean")
+    assert res[0]["score"] == pytest.approx(0.7) and res[1]["score"] == 0.0
+    with pytest.raises(ValueError, match="person score"):
+        ev.person_scores(scores, "max")
 
 
 def tiny_onnx(path):

@@ -6,8 +6,12 @@ flip test), decoded, written as COCO keypoint results and scored with COCOeval(i
 Only the annotations that were predicted for are scored: annotations with keypoints but no usable box are
 left out of the ground truth (and counted in `n_skipped`), so partially annotated images are fine.
 
-Result score of a person: (box score, 1 for GT boxes) x the mean of its keypoint scores above
-KPT_SCORE_THR (0 when none is above it). It only orders detections within an image.
+Result score of a person (`person_score`): "mean", the default, is what the product reports, PoseEstimator's
+`score`: the mean of its 17 keypoint scores; "confident-mean" is Simple Baselines' rule, the mean of the
+keypoint scores above KPT_SCORE_THR (0 when none is above it). A detector's box score is not used: the product
+reports none in a person's score, and HOG's lowered AP (mobilenetv3, --boxes hog: 0.045 -> 0.032). COCOeval
+ranks every detection of the split by this score when it accumulates precision and recall, so it matters for
+AP even with GT boxes (`scripts/score_ranking.py`).
 
 Full pipeline (`evaluate_person_source`, `--boxes` other than gt): person boxes come from a person source
 (full-frame, windows, keypoints, detector) or straight from a detector (hog, a .onnx), poses are estimated
@@ -31,6 +35,7 @@ from edge_pose.decode import decode, flip_heatmaps
 from edge_pose.preprocess import INPUT_SIZE, make_batch
 
 KPT_SCORE_THR = 0.2
+PERSON_SCORES = ("mean", "confident-mean")
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
@@ -98,10 +103,20 @@ def predict_heatmaps(predict_fn, inputs, flip=False):
     return heatmaps
 
 
-def to_results(keypoints, scores, anns, thr=KPT_SCORE_THR):
-    """Decoded persons -> COCO keypoint result dicts (score: mean of keypoint scores above thr)."""
+def person_scores(scores, rule="mean", thr=KPT_SCORE_THR):
+    """(N, 17) keypoint scores -> (N,) person scores by `rule` (PERSON_SCORES; see the module's docstring)."""
+    scores = np.asarray(scores, np.float64)
+    if rule == "mean":
+        return scores.mean(axis=1)
+    if rule != "confident-mean":
+        raise ValueError("person score %r: choose from %s" % (rule, ", ".join(PERSON_SCORES)))
     above = scores > thr
-    person = np.where(above.any(axis=1), (scores * above).sum(axis=1) / np.maximum(above.sum(axis=1), 1), 0.0)
+    return np.where(above.any(axis=1), (scores * above).sum(axis=1) / np.maximum(above.sum(axis=1), 1), 0.0)
+
+
+def to_results(keypoints, scores, anns, person_score="mean"):
+    """Decoded persons -> COCO keypoint result dicts, each scored by the `person_score` rule."""
+    person = person_scores(scores, person_score)
     flat = np.concatenate([keypoints, scores[..., None]], axis=2).reshape(len(anns), -1)
     return [{"image_id": int(a["image_id"]), "category_id": int(a.get("category_id", 1)),
              "keypoints": [round(float(v), 3) for v in row], "score": round(float(s), 5)}
@@ -137,7 +152,7 @@ def score_results(dataset, results, groups):
 
 
 def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="dark", batch=8, progress=True,
-                        img_ids=None, results_out=None, input_size=INPUT_SIZE):
+                        img_ids=None, results_out=None, input_size=INPUT_SIZE, person_score="mean"):
     """OKS AP of any predictor: predict_fn(float32 (B,3,256,192)) -> heatmaps (B,17,64,48).
 
     Usable from the training loop with an in-memory model. With flip=True predict_fn is called a second
@@ -145,6 +160,7 @@ def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="
     the images. Returns AP, AP50, AP75, APm, APl, AR (and AR50..ARl), n_persons, n_images, n_skipped,
     seconds, ms_per_person, decoder, flip. APm/APl are -1 when the set has no person of that size.
     input_size (width, height) lets the training loop score a model at the resolution it is training at.
+    person_score: how a person's result is scored (PERSON_SCORES).
     """
     from tqdm import tqdm
 
@@ -161,7 +177,7 @@ def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="
         for inputs, mats, anns in iter_batches(groups, images_dir, max(1, int(batch)), input_size):
             heatmaps = predict_heatmaps(predict_fn, inputs, flip)
             keypoints, scores = decode(heatmaps, mats, method=decoder, input_size=input_size)
-            results.extend(to_results(keypoints, scores, anns))
+            results.extend(to_results(keypoints, scores, anns, person_score))
             bar.update(len(anns))
     seconds = time.perf_counter() - start
     if results_out:
@@ -170,15 +186,17 @@ def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="
             json.dump(results, f)
     metrics = score_results(dataset, results, groups)
     metrics.update(n_persons=n_persons, n_images=len(groups), n_skipped=n_skipped, seconds=round(seconds, 3),
-                   ms_per_person=round(1000.0 * seconds / max(n_persons, 1), 2), decoder=decoder, flip=bool(flip))
+                   ms_per_person=round(1000.0 * seconds / max(n_persons, 1), 2), decoder=decoder, flip=bool(flip),
+                   person_score=person_score)
     return metrics
 
 
 def evaluate(backend, coco_json, images_dir, flip=False, decoder="dark", batch=8, progress=True, img_ids=None,
-             results_out=None):
+             results_out=None, person_score="mean"):
     """OKS AP of a runtime backend (anything with `infer(batch) -> heatmaps`); see evaluate_predict_fn."""
     return evaluate_predict_fn(backend.infer, coco_json, images_dir, flip=flip, decoder=decoder, batch=batch,
-                               progress=progress, img_ids=img_ids, results_out=results_out)
+                               progress=progress, img_ids=img_ids, results_out=results_out,
+                               person_score=person_score)
 
 
 SOURCE_MODES = ("full-frame", "windows", "keypoints", "detector")
@@ -234,7 +252,7 @@ def make_box_source(mode, detector="hog", detector_options=None):
 
 
 def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", img_ids=None, progress=True,
-                           results_out=None, detector="hog", detector_options=None):
+                           results_out=None, detector="hog", detector_options=None, person_score="mean"):
     """Full-pipeline OKS AP: people found by `boxes` (a person source mode, hog, or a .onnx detector) and
     estimated by `estimator` (a PoseEstimator: estimator(frame, boxes) -> person dicts) on the complete
     images of the set. detector: the detector of the "detector" mode. Returns the metrics of `evaluate`
@@ -259,7 +277,7 @@ def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", im
             continue
         kp = np.stack([np.asarray(p["keypoints"], dtype=np.float64) for p in people])
         anns = [{"image_id": image["id"]}] * len(people)
-        results.extend(to_results(kp[:, :, :2], kp[:, :, 2], anns))
+        results.extend(to_results(kp[:, :, :2], kp[:, :, 2], anns, person_score))
     seconds = time.perf_counter() - start
     if results_out:
         Path(results_out).parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +292,7 @@ def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", im
                    seconds=round(seconds, 3), ms_per_image=round(1000.0 * seconds / max(len(images), 1), 1),
                    ms_per_person=round(1000.0 * seconds / max(n_persons, 1), 2),
                    detector_ms=round(float(np.median(det_ms)) if det_ms else 0.0, 1), boxes=str(boxes),
-                   decoder=getattr(estimator, "decoder", "?"), flip=False)
+                   decoder=getattr(estimator, "decoder", "?"), flip=False, person_score=person_score)
     return metrics
 
 
@@ -294,6 +312,10 @@ def add_arguments(parser):
                              "the other --boxes score: a ceiling for them)")
     parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     parser.add_argument("--decoder", default="dark", choices=("dark", "argmax"), help="heatmap decoder")
+    parser.add_argument("--person-score", default="mean", choices=PERSON_SCORES,
+                        help="a result's score, by which COCOeval ranks them: mean = the mean of the 17 keypoint "
+                             "scores, as the estimator reports it (default); confident-mean = Simple Baselines' "
+                             "mean of those above %.1f" % KPT_SCORE_THR)
     parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "torch"))
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--batch", type=int, default=8, help="crops per inference call")
@@ -322,7 +344,8 @@ def main(args):
     with runtime.open(args.model, backend=args.backend, device=args.device, threads=args.threads) as backend:
         img_ids = complete_image_ids(load_coco(args.coco)) if getattr(args, "complete", False) else None
         metrics = evaluate(backend, args.coco, args.images, flip=args.flip, decoder=args.decoder, batch=args.batch,
-                           progress=not args.quiet, img_ids=img_ids, results_out=args.results_out)
+                           progress=not args.quiet, img_ids=img_ids, results_out=args.results_out,
+                           person_score=args.person_score)
         backend_desc = repr(backend)
     print("model %s  (%s, decoder %s%s)" % (args.model, backend_desc, args.decoder, ", flip" if args.flip else ""))
     print(format_table(metrics))
@@ -331,7 +354,8 @@ def main(args):
                "backend": backend_desc,
                "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
                            "complete": bool(getattr(args, "complete", False)),
-                           "flip": bool(args.flip), "decoder": args.decoder, "backend": args.backend,
+                           "flip": bool(args.flip), "decoder": args.decoder, "person_score": args.person_score,
+                           "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}
         write_json(args.json_out, out)
     return 0
@@ -362,7 +386,8 @@ def main_pipeline(args):
         metrics = evaluate_person_source(estimator, args.coco, args.images, boxes=args.boxes,
                                          progress=not args.quiet, results_out=args.results_out,
                                          detector=args.detector, detector_options={"threads": args.threads}
-                                         if str(args.detector).endswith(".onnx") else None)
+                                         if str(args.detector).endswith(".onnx") else None,
+                                         person_score=args.person_score)
         desc = estimator.describe()
     print("model %s  (%s, decoder %s), boxes %s" % (args.model, desc, args.decoder,
                                                    args.boxes + (" (%s)" % args.detector if args.boxes == "detector"
@@ -373,7 +398,8 @@ def main_pipeline(args):
     if args.json_out:
         out = {"metrics": metrics, "model": str(args.model), "backend": desc,
                "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
-                           "detector": args.detector, "decoder": args.decoder, "backend": args.backend,
+                           "detector": args.detector, "decoder": args.decoder, "person_score": args.person_score,
+                           "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}
         write_json(args.json_out, out)
     return 0
