@@ -18,7 +18,8 @@ def run(shared, tmp_path, channels_last):
 def test_channels_last_trains_the_same_model(shared_data, tmp_path):
     loss_cl, model_cl = run(shared_data, tmp_path, True)
     loss_nchw, model_nchw = run(shared_data, tmp_path, False)
-    assert loss_cl == pytest.approx(loss_nchw, rel=1e-3)
+    # the second epoch's loss already carries the first epoch's rounding differences (0.25 % with seed 3)
+    assert loss_cl == pytest.approx(loss_nchw, rel=5e-3)
     # the checkpoint loads into an ordinary model and predicts what the NCHW run's does (up to the float rounding
     # of another summation order, which Adam's normalised steps carry into the weights: 0.2 % after 4 steps)
     x = torch.rand(2, 3, 128, 96)

@@ -21,6 +21,8 @@ def test_defaults_and_overrides(tmp_path):
     ("train_sets: [{ann: a}]\nmodel: {head: big}\n", "model.head"),
     ("train_sets: [{ann: a, joint_weights: [1, 2]}]\n", "joint_weights"),
     ("model: {head: lite}\n", "train_sets"),
+    ("train_sets: [{ann: a}]\ntrain: {workers: -1}\n", "train.workers"),
+    ("train_sets: [{ann: a}]\ntrain: {image_cache_gb: -2}\n", "train.image_cache_gb"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):

@@ -36,3 +36,10 @@ def test_stopped_and_resumed_run_equals_one_run(shared_data, tmp_path, capfd):
     with open(tmp_path / "runs" / "split" / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["0", "1"]
+
+
+def test_worker_processes_train_what_the_thread_trains(shared_data, tmp_path):
+    """train.workers: 2 builds the batches in two processes; they are the same batches, so the same run."""
+    thread = train(short_run_config(shared_data, tmp_path, "thread", seed=5), progress=False)
+    workers = train(short_run_config(shared_data, tmp_path, "workers", seed=5, workers=2), progress=False)
+    assert [h["loss"] for h in workers] == pytest.approx([h["loss"] for h in thread], rel=1e-6)

@@ -17,13 +17,67 @@ from edge_pose.train import augment, paste
 from edge_pose.train.targets import encode_heatmaps
 
 MAX_SIDE = 800  # images are cached downscaled to this longest side: crops never need more
+MAX_CUTOUT_IMAGES = 2000  # copy-paste cuts people out of at most this many images of a set (full COCO: 57k)
+
+
+def load_image(path, scale, shape=None):
+    """RGB uint8 of an image file resized by `scale` (< 1: INTER_AREA), as a PersonSet holds it. shape: the
+    (height, width) its annotation file gives, checked (the set's coordinates were scaled by it)."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError("cannot read image %s" % path)
+    if shape is not None and tuple(img.shape[:2]) != tuple(shape):
+        raise ValueError("image %s is %dx%d, its annotation file says %dx%d" % (path, img.shape[1], img.shape[0],
+                                                                              shape[1], shape[0]))
+    if scale < 1.0:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class DiskImages:
+    """A PersonSet's images read from disk at each access instead of held in memory (a set too large to cache,
+    such as full COCO): item i is what the cache would hold."""
+
+    def __init__(self):
+        self.paths, self.scales, self.shapes = [], [], []
+
+    def add(self, path, scale, shape):
+        self.paths.append(path)
+        self.scales.append(scale)
+        self.shapes.append(shape)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return load_image(self.paths[i], self.scales[i], self.shapes[i])
+
+
+def cached_bytes(ann_path, max_side=MAX_SIDE):
+    """Bytes the decoded images of a COCO json's persons would take in a PersonSet's cache (RGB at most
+    `max_side`), from the image sizes the json gives; None when an image lacks its width or height."""
+    with open(ann_path) as f:
+        coco = json.load(f)
+    wanted = set(a["image_id"] for a in coco["annotations"]
+                 if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0)
+    total = 0
+    for im in coco["images"]:
+        if im["id"] in wanted:
+            if not im.get("width") or not im.get("height"):
+                return None
+            s = min(1.0, max_side / max(im["width"], im["height"]))
+            total += 3 * int(round(im["width"] * s)) * int(round(im["height"] * s))
+    return total
 
 
 class PersonSet:
-    """All non-crowd persons with keypoints of one COCO-format json, images decoded once into memory."""
+    """All non-crowd persons with keypoints of one COCO-format json. Its images are decoded once into memory
+    (`cache`, the default) or, with cache=False, read from disk each time a sample needs one (the json's image
+    width and height then give the scale, and each read is checked against them)."""
 
     def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
-                 progress=True, limit=None, complete=False, cutouts=False):
+                 progress=True, limit=None, complete=False, cutouts=False, cache=True,
+                 max_cutout_images=MAX_CUTOUT_IMAGES):
         with open(ann_path) as f:
             coco = json.load(f)
         self.name = name or os.path.basename(os.path.dirname(ann_path))
@@ -34,7 +88,8 @@ class PersonSet:
                 if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0 and a["bbox"][2] > 1 and a["bbox"][3] > 1]
         if limit:
             anns = anns[:limit]
-        self.images, self.boxes, self.joints, self.visible, self.image_index = [], [], [], [], []
+        self.images = [] if cache else DiskImages()
+        self.boxes, self.joints, self.visible, self.image_index = [], [], [], []
         self.ann_ids = []
         self.complete = bool(complete)  # every person of its images annotated: background crops allowed
         self.person_boxes = []  # per cached image: boxes (N, 4) of every annotation, crowds and keypoint-less too
@@ -44,21 +99,34 @@ class PersonSet:
         for a in coco["annotations"]:
             anns_of.setdefault(a["image_id"], []).append(a)
         index = {}
+        cutout_images = 0
         for a in tqdm(anns, desc="load " + self.name, disable=not progress, leave=False):
             im = imgs[a["image_id"]]
             if im["id"] not in index:
-                img = cv2.imread(os.path.join(images_dir, im["file_name"]), cv2.IMREAD_COLOR)
-                if img is None:
-                    raise FileNotFoundError("cannot read image %s" % os.path.join(images_dir, im["file_name"]))
-                s = min(1.0, max_side / max(img.shape[:2]))
-                if s < 1.0:
+                path = os.path.join(images_dir, im["file_name"])
+                img = None
+                if cache or not (im.get("width") and im.get("height")):
+                    img = load_image(path, 1.0)
+                    shape = img.shape[:2]
+                else:
+                    shape = (int(im["height"]), int(im["width"]))
+                s = min(1.0, max_side / max(shape))
+                cut = cutouts and cutout_images < max_cutout_images and any(
+                    isinstance(b.get("segmentation"), list) and b["segmentation"] for b in anns_of[im["id"]])
+                if cut and img is None:
+                    img = load_image(path, 1.0, shape)
+                if img is not None and s < 1.0:
                     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
                 index[im["id"]] = (len(self.images), s)
-                self.images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                if cache:
+                    self.images.append(img)
+                else:
+                    self.images.add(path, s, shape)
                 self.person_boxes.append(np.asarray([b["bbox"] for b in anns_of[im["id"]]], np.float32)
                                          .reshape(-1, 4) * s)
-                if cutouts:
-                    self.cutouts += paste.image_cutouts(self.images[-1], anns_of[im["id"]], s)
+                if cut:
+                    cutout_images += 1
+                    self.cutouts += paste.image_cutouts(img, anns_of[im["id"]], s)
             i, s = index[im["id"]]
             kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
             box = np.asarray(a["bbox"], np.float32)
@@ -106,45 +174,49 @@ class TopDownDataset:
         which = self.rng.choice(len(self.sets), size=n, p=self.probs)
         return [(int(s), int(self.rng.integers(len(self.sets[s])))) for s in which]
 
-    def background_box(self, ds, person_idx, tries=10, max_overlap=0.1):
+    def background_box(self, ds, person_idx, rng=None, tries=10, max_overlap=0.1):
         """A box of this person's size elsewhere in its image whose crop covers at most `max_overlap` of any
         annotated person's box; None if `tries` random places all overlap someone (or the set is not
         `complete`, so an unannotated person could be anywhere)."""
         if not ds.complete:
             return None
+        rng = self.rng if rng is None else rng
         img = ds.images[ds.image_index[person_idx]]
         others = ds.person_boxes[ds.image_index[person_idx]]
         h, w = img.shape[:2]
         _, size = pre.box_to_center_scale(ds.boxes[person_idx], self.input_size)
         lo, hi = self.aug.negative_scale
-        size = size * float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
+        size = size * float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         for _ in range(tries):
-            center = self.rng.uniform([0, 0], [w, h])
+            center = rng.uniform([0, 0], [w, h])
             crop = np.concatenate([center - size / 2, size])
             if not len(others) or box_coverage(crop, others).max() <= max_overlap:
                 return center, size
         return None
 
-    def negative(self, ds, person_idx):
+    def negative(self, ds, person_idx, rng=None):
         """(image, zero heatmaps, full weights) of a background crop, or None when no place is free."""
-        found = self.background_box(ds, person_idx)
+        rng = self.rng if rng is None else rng
+        found = self.background_box(ds, person_idx, rng)
         if found is None:
             return None
         mat = pre.affine_matrix(found[0], found[1], self.input_size, 0.0)
         crop = pre.crop(ds.images[ds.image_index[person_idx]], mat, self.input_size)
-        if self.aug.flip and self.rng.random() < 0.5:
+        if self.aug.flip and rng.random() < 0.5:
             crop = np.ascontiguousarray(crop[:, ::-1])
-        crop = augment.sun_flare(crop, self.aug.flare_prob, self.rng)
-        crop = augment.color_jitter(crop, self.aug.color_jitter, self.rng)
+        crop = augment.sun_flare(crop, self.aug.flare_prob, rng)
+        crop = augment.color_jitter(crop, self.aug.color_jitter, rng)
         w_hm, h_hm = self.heatmap_size
         heat = np.zeros((NUM_KEYPOINTS, h_hm, w_hm), np.float32)
         return pre.normalize(crop[None])[0], heat, np.ones(NUM_KEYPOINTS, np.float32)
 
-    def item(self, set_idx, person_idx):
+    def item(self, set_idx, person_idx, rng=None):
+        """(image CHW float32, heatmaps, weights) of one person (or a background crop), drawn with `rng`
+        (default: the dataset's own generator)."""
         ds = self.sets[set_idx]
-        rng = self.rng
+        rng = self.rng if rng is None else rng
         if self.negative_prob and rng.random() < self.negative_prob:
-            sample = self.negative(ds, person_idx)
+            sample = self.negative(ds, person_idx, rng)
             if sample is not None:
                 return sample
         img = ds.images[ds.image_index[person_idx]]
@@ -177,26 +249,66 @@ class TopDownDataset:
         heat, weight = encode_heatmaps(pts_hm, (vis > 0) & inside, (w_hm, h_hm), self.sigma)
         return pre.normalize(crop[None])[0], heat, weight * jw
 
-    def batches(self, n, batch_size, prefetch=True):
-        """Yields (x, heatmaps, weights) NumPy batches for one epoch of n samples. With `prefetch` one worker
-        thread builds the next batch while the caller trains on this one (OpenCV and NumPy release the GIL);
-        batches are built one after another in that thread, so the random draws and the batches are the same."""
+    def plan(self, n):
+        """One epoch's plan: its n (set, person) pairs and the seed of its batches' generators (from self.rng)."""
         idx = self.epoch_indices(n)
+        return idx, int(self.rng.integers(1 << 62))
 
-        def make(b):
-            items = [self.item(s, p) for s, p in idx[b:b + batch_size]]
-            return tuple(np.stack(z) for z in zip(*items))
+    def batch(self, plan, b, batch_size):
+        """Batch `b` of an epoch `plan`, (x, heatmaps, weights) NumPy arrays. Its augmentations are drawn from a
+        generator of its own, seeded by (plan's seed, b): batches come out the same whichever worker builds
+        them, in whatever order."""
+        idx, seed = plan
+        rng = np.random.default_rng([seed, b])
+        items = [self.item(s, p, rng) for s, p in idx[b * batch_size:(b + 1) * batch_size]]
+        return tuple(np.stack(z) for z in zip(*items))
 
-        starts = range(0, len(idx) - batch_size + 1, batch_size)
+    def batches(self, n, batch_size, prefetch=True, workers=0):
+        """Yields the (x, heatmaps, weights) NumPy batches of one epoch of n samples, in order. workers <= 1:
+        built in this process, with `prefetch` in one thread ahead of the caller (OpenCV and NumPy release the
+        GIL). workers >= 2: built by that many processes of a torch DataLoader (fork: the images are shared,
+        not copied), for a GPU that one core cannot feed. Every way gives the same batches (`batch`)."""
+        plan = self.plan(n)
+        count = len(plan[0]) // batch_size
+        if workers > 1:
+            yield from _loader_batches(self, plan, count, batch_size, workers)
+            return
         if not prefetch:
-            yield from (make(b) for b in starts)
+            yield from (self.batch(plan, b, batch_size) for b in range(count))
             return
         with ThreadPoolExecutor(1, thread_name_prefix="batches") as pool:
             pending = None
-            for b in starts:
-                ahead = pool.submit(make, b)
+            for b in range(count):
+                ahead = pool.submit(self.batch, plan, b, batch_size)
                 if pending is not None:
                     yield pending.result()
                 pending = ahead
             if pending is not None:
                 yield pending.result()
+
+
+class _EpochBatches:
+    """Map-style dataset of one epoch's batches, for torch's DataLoader."""
+
+    def __init__(self, data, plan, count, batch_size):
+        self.data, self.plan, self.count, self.batch_size = data, plan, count, batch_size
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, b):
+        return self.data.batch(self.plan, b, self.batch_size)
+
+
+def _loader_batches(data, plan, count, batch_size, workers):
+    """The batches of `plan` from a torch DataLoader of `workers` processes. (No cv2.setNumThreads in the workers:
+    in a process forked after OpenCV has used its thread pool that call deadlocks.)"""
+    import multiprocessing
+
+    from torch.utils.data import DataLoader
+
+    context = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    loader = DataLoader(_EpochBatches(data, plan, count, batch_size), batch_size=None, shuffle=False,
+                        num_workers=workers, multiprocessing_context=context, prefetch_factor=2)
+    for batch in loader:
+        yield tuple(t.numpy() for t in batch)

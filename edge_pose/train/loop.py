@@ -17,7 +17,7 @@ from tqdm import tqdm
 from edge_pose.config import ConfigError, load_config, to_dict
 from edge_pose.models import build_model, load_backbone_weights, load_checkpoint
 from edge_pose.skeleton import FLIP_INDEX
-from edge_pose.train.dataset import PersonSet, TopDownDataset
+from edge_pose.train.dataset import PersonSet, TopDownDataset, cached_bytes
 from edge_pose.train.losses import LOSSES, distill_loss
 
 
@@ -91,11 +91,28 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
+def cache_plan(cfg):
+    """Which train sets hold their images in memory: in config order while their decoded size (from the
+    jsons' image sizes) fits train.image_cache_gb together; a set whose json lacks image sizes is cached."""
+    budget, plan = cfg.train.image_cache_gb * 1e9, []
+    for d in cfg.train_sets:
+        size = cached_bytes(d.ann)
+        fits = size is None or size <= budget
+        budget -= size if fits and size else 0
+        plan.append(fits)
+    return plan
+
+
 def training_data(cfg, progress=True):
     """The config's train sets, loaded, as one TopDownDataset with its augmentation (seeded by train.seed)."""
+    caches = cache_plan(cfg)
     sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete,
-                      cutouts=cfg.augment.paste_prob > 0)
-            for d in cfg.train_sets]
+                      cutouts=cfg.augment.paste_prob > 0, cache=cache)
+            for d, cache in zip(cfg.train_sets, caches)]
+    for ps, cache in zip(sets, caches):
+        if not cache and progress:
+            print("train set %s: %d images read from disk at each sample (over train.image_cache_gb)"
+                  % (ps.name, len(ps.images)), file=sys.stderr)
     return TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=cfg.train.sigma,
                           seed=cfg.train.seed)
 
@@ -251,7 +268,8 @@ def train(cfg, resume=None, progress=True):
         data.rng = np.random.default_rng([t.seed, epoch])
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(data.batches(steps_per_epoch * t.batch_size, t.batch_size), total=steps_per_epoch,
+        batches = data.batches(steps_per_epoch * t.batch_size, t.batch_size, workers=t.workers)
+        bar = tqdm(batches, total=steps_per_epoch,
                    desc="epoch %d/%d %dx%d" % (epoch + 1, t.epochs, *data.input_size), disable=not progress,
                    leave=False)
         for step, (x, target, weight) in enumerate(bar):
