@@ -43,3 +43,14 @@ def test_worker_processes_train_what_the_thread_trains(shared_data, tmp_path):
     thread = train(short_run_config(shared_data, tmp_path, "thread", seed=5), progress=False)
     workers = train(short_run_config(shared_data, tmp_path, "workers", seed=5, workers=2), progress=False)
     assert [h["loss"] for h in workers] == pytest.approx([h["loss"] for h in thread], rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.cuda.amp.GradScaler:FutureWarning")
+def test_the_loss_scaler_of_an_older_torch(monkeypatch):
+    """torch < 2.3 has no torch.amp.GradScaler: the CUDA one of torch.cuda.amp stands in (disabled on a CPU)."""
+    from edge_pose.train.loop import grad_scaler
+
+    assert not grad_scaler(False).is_enabled()
+    monkeypatch.delattr(torch.amp, "GradScaler")
+    old = grad_scaler(False)
+    assert isinstance(old, torch.cuda.amp.GradScaler) and not old.is_enabled()

@@ -85,6 +85,14 @@ class Ema:
                 v.copy_(msd[k])
 
 
+def grad_scaler(enabled):
+    """The CUDA loss scaler of mixed precision: torch.amp.GradScaler("cuda") from torch 2.3 on, before it
+    torch.cuda.amp.GradScaler (setup.py allows torch 2.1, what JetPack 6 ships)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -221,7 +229,7 @@ def train(cfg, resume=None, progress=True):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=t.lr)
     use_amp = bool(t.amp and device.type == "cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = grad_scaler(use_amp)
     ema = Ema(model, t.ema) if t.ema else None
     if ema is not None:
         ema.model.to(memory_format=layout)
@@ -241,7 +249,7 @@ def train(cfg, resume=None, progress=True):
             ema.model.load_state_dict(ckpt["ema"])
             ema.updates = ckpt.get("ema_updates", 0)
         start_epoch, best_ap, history = ckpt["epoch"] + 1, ckpt.get("best_ap", -1.0), ckpt.get("history", [])
-        torch.set_rng_state(ckpt["torch_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())  # map_location put it on the training device
         print("resumed from %s at epoch %d" % (resume, start_epoch), file=sys.stderr)
 
     log_path = os.path.join(run_dir, "log.csv")
