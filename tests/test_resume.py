@@ -54,3 +54,20 @@ def test_the_loss_scaler_of_an_older_torch(monkeypatch):
     monkeypatch.delattr(torch.amp, "GradScaler")
     old = grad_scaler(False)
     assert isinstance(old, torch.cuda.amp.GradScaler) and not old.is_enabled()
+
+
+def test_a_cpu_checkpoint_resumes_with_mixed_precision(capfd):
+    """A CPU run saves its disabled loss scaler's empty state; an enabled scaler (a GPU resuming it) starts afresh
+    instead of refusing it, and a saved state is restored."""
+    from edge_pose.train.loop import grad_scaler, restore_scaler
+
+    saved_on_cpu = grad_scaler(False).state_dict()
+    assert saved_on_cpu == {}
+    enabled = torch.amp.GradScaler("cpu", enabled=True, init_scale=1024.0)
+    with pytest.raises(RuntimeError):
+        enabled.load_state_dict(saved_on_cpu)
+    restore_scaler(enabled, saved_on_cpu)
+    assert "starting it afresh" in capfd.readouterr().err and enabled.get_scale() == 1024.0
+    other = torch.amp.GradScaler("cpu", enabled=True, init_scale=8.0)
+    restore_scaler(other, enabled.state_dict())
+    assert other.get_scale() == 1024.0

@@ -93,6 +93,16 @@ def grad_scaler(enabled):
     return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
+def restore_scaler(scaler, state):
+    """The loss scaler's state from a checkpoint. A run saved without mixed precision (on the CPU) saved an empty
+    state, which an enabled scaler refuses: a CPU run resumed on a GPU starts its scale afresh instead."""
+    if state:
+        scaler.load_state_dict(state)
+    elif scaler.is_enabled():
+        print("resume: the checkpoint has no loss-scaler state (a run without mixed precision): starting it afresh",
+              file=sys.stderr)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -244,7 +254,7 @@ def train(cfg, resume=None, progress=True):
         ckpt = torch.load(resume, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        restore_scaler(scaler, ckpt.get("scaler"))
         if ema is not None and ckpt.get("ema"):
             ema.model.load_state_dict(ckpt["ema"])
             ema.updates = ckpt.get("ema_updates", 0)
