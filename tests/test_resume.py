@@ -71,3 +71,4 @@ def test_a_cpu_checkpoint_resumes_with_mixed_precision(capfd):
     other = torch.amp.GradScaler("cpu", enabled=True, init_scale=8.0)
     restore_scaler(other, enabled.state_dict())
     assert other.get_scale() == 1024.0
+    restore_scaler(grad_scaler(False), enabled.state_dict())  # a GPU checkpoint resumed on a CPU
