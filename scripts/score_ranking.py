@@ -12,15 +12,13 @@ have to improve to go past it).
         --coco ../shared/data/coco_val_dev/person_keypoints.json --images ../shared/data/coco_val_dev/images
 """
 import argparse
-import contextlib
 import importlib.util
-import io
 import json
 import os
 
 import numpy as np
 
-from edge_pose.train.evaluate import PERSON_SCORES, load_coco, person_groups, person_scores, score_results
+from edge_pose.train.evaluate import PERSON_SCORES, coco_eval, load_coco, person_groups, person_scores, score_results
 
 _spec = importlib.util.spec_from_file_location("compare_ap", os.path.join(os.path.dirname(__file__),
                                                                           "compare_ap.py"))
@@ -30,19 +28,8 @@ _spec.loader.exec_module(compare_ap)
 
 def true_oks(dataset, results, groups):
     """Each result's OKS with the best-matching ground-truth person of its image (pycocotools' computeOks)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    gt = COCO()
-    gt.dataset = {"images": [im for im, _ in groups], "annotations": [a for _, anns in groups for a in anns],
-                  "categories": dataset.get("categories", [{"id": 1, "name": "person"}])}
     tagged = [dict(r, _index=k) for k, r in enumerate(results)]
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-        dt = gt.loadRes(tagged)
-        ev = COCOeval(gt, dt, iouType="keypoints")
-        ev.params.imgIds = [im["id"] for im, _ in groups]
-        ev.evaluate()
+    ev = coco_eval(dataset, [im for im, _ in groups], [a for _, anns in groups for a in anns], tagged)
     oks = np.zeros(len(results))
     for (img, cat), ious in ev.ious.items():
         if len(ious) == 0:

@@ -53,11 +53,15 @@ class DiskImages:
         return load_image(self.paths[i], self.scales[i], self.shapes[i])
 
 
-def cached_bytes(ann_path, max_side=MAX_SIDE):
-    """Bytes the decoded images of a COCO json's persons would take in a PersonSet's cache (RGB at most
-    `max_side`), from the image sizes the json gives; None when an image lacks its width or height."""
+def read_coco(ann_path):
     with open(ann_path) as f:
-        coco = json.load(f)
+        return json.load(f)
+
+
+def cached_bytes(coco, max_side=MAX_SIDE):
+    """Bytes the decoded images of a COCO json's persons (a path or the loaded dict) would take in a PersonSet's
+    cache (RGB at most `max_side`), from the image sizes the json gives; None when an image lacks them."""
+    coco = read_coco(coco) if isinstance(coco, str) else coco
     wanted = set(a["image_id"] for a in coco["annotations"]
                  if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0)
     total = 0
@@ -73,13 +77,13 @@ def cached_bytes(ann_path, max_side=MAX_SIDE):
 class PersonSet:
     """All non-crowd persons with keypoints of one COCO-format json. Its images are decoded once into memory
     (`cache`, the default) or, with cache=False, read from disk each time a sample needs one (the json's image
-    width and height then give the scale, and each read is checked against them)."""
+    width and height then give the scale, and each read is checked against them). `coco`: the json already
+    loaded, so that it is not read again."""
 
     def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
                  progress=True, limit=None, complete=False, cutouts=False, cache=True,
-                 max_cutout_images=MAX_CUTOUT_IMAGES):
-        with open(ann_path) as f:
-            coco = json.load(f)
+                 max_cutout_images=MAX_CUTOUT_IMAGES, coco=None):
+        coco = read_coco(ann_path) if coco is None else coco
         self.name = name or os.path.basename(os.path.dirname(ann_path))
         self.joint_weights = np.asarray(joint_weights if joint_weights is not None else [1.0] * NUM_KEYPOINTS,
                                         np.float32)
@@ -104,17 +108,14 @@ class PersonSet:
             im = imgs[a["image_id"]]
             if im["id"] not in index:
                 path = os.path.join(images_dir, im["file_name"])
-                img = None
-                if cache or not (im.get("width") and im.get("height")):
-                    img = load_image(path, 1.0)
-                    shape = img.shape[:2]
-                else:
-                    shape = (int(im["height"]), int(im["width"]))
-                s = min(1.0, max_side / max(shape))
+                shape = (int(im["height"]), int(im["width"])) if im.get("width") and im.get("height") else None
                 cut = cutouts and cutout_images < max_cutout_images and any(
                     isinstance(b.get("segmentation"), list) and b["segmentation"] for b in anns_of[im["id"]])
-                if cut and img is None:
-                    img = load_image(path, 1.0, shape)
+                img = None
+                if cache or cut or shape is None:  # decoded now (read from disk later: checked against the json)
+                    img = load_image(path, 1.0, None if cache else shape)
+                    shape = img.shape[:2]
+                s = min(1.0, max_side / max(shape))
                 if img is not None and s < 1.0:
                     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
                 index[im["id"]] = (len(self.images), s)
@@ -194,9 +195,8 @@ class TopDownDataset:
                 return center, size
         return None
 
-    def negative(self, ds, person_idx, rng=None):
+    def negative(self, ds, person_idx, rng):
         """(image, zero heatmaps, full weights) of a background crop, or None when no place is free."""
-        rng = self.rng if rng is None else rng
         found = self.background_box(ds, person_idx, rng)
         if found is None:
             return None

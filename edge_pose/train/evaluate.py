@@ -123,11 +123,25 @@ def to_results(keypoints, scores, anns, person_score="mean"):
             for a, row, s in zip(anns, flat, person)]
 
 
-def score_results(dataset, results, groups):
-    """COCOeval (keypoints) of `results` against the predicted-for annotations of `groups`; quiet."""
+def coco_eval(dataset, images, gt_anns, results):
+    """COCOeval (keypoints) of `results` against `gt_anns` on `images`, its per-image evaluate() done, quiet;
+    accumulate() and summarize() are the caller's."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": gt_anns,
+                  "categories": dataset.get("categories", [{"id": 1, "name": "person"}])}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(results), iouType="keypoints")
+        ev.params.imgIds = [im["id"] for im in images]
+        ev.evaluate()
+    return ev
+
+
+def score_results(dataset, results, groups):
+    """COCOeval (keypoints) of `results` against the predicted-for annotations of `groups`; quiet."""
     img_ids = [im["id"] for im, _ in groups]
     if not results:
         return dict((k, 0.0) for k in STAT_NAMES)
@@ -137,18 +151,11 @@ def score_results(dataset, results, groups):
     # keypoints that were not predicted for (no usable box) are dropped instead of counting as misses
     gt_anns = [a for a in dataset["annotations"] if a["image_id"] in keep_imgs and (
         a["id"] in predicted or a.get("iscrowd", 0) or a.get("num_keypoints", 0) <= 0)]
-    gt = COCO()
-    gt.dataset = {"images": [im for im, _ in groups], "annotations": gt_anns,
-                  "categories": dataset.get("categories", [{"id": 1, "name": "person"}])}
+    ev = coco_eval(dataset, [im for im, _ in groups], gt_anns, results)
     with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-        dt = gt.loadRes(results)
-        coco_eval = COCOeval(gt, dt, iouType="keypoints")
-        coco_eval.params.imgIds = img_ids
-        coco_eval.evaluate()
-        coco_eval.accumulate()
-        coco_eval.summarize()
-    return dict((k, float(v)) for k, v in zip(STAT_NAMES, coco_eval.stats))
+        ev.accumulate()
+        ev.summarize()
+    return dict((k, float(v)) for k, v in zip(STAT_NAMES, ev.stats))
 
 
 def evaluate_predict_fn(predict_fn, coco_json, images_dir, flip=False, decoder="dark", batch=8, progress=True,
@@ -223,8 +230,7 @@ def complete_image_ids(dataset, img_ids=None):
 
 
 def make_box_source(mode, detector="hog", detector_options=None):
-    """What finds the people of an image for `mode`: a callable (frame, pose_fn) -> person dicts, each with
-    an optional "box_score" (a detector's score)."""
+    """What finds the people of an image for `mode`: a callable (frame, pose_fn) -> person dicts."""
     from edge_pose.detectors import make_detector
     from edge_pose.persons import make_person_source
 
@@ -241,11 +247,8 @@ def make_box_source(mode, detector="hog", detector_options=None):
     det = make_detector(mode, **dict(detector_options or {}))
 
     def detect(frame, pose_fn):
-        boxes, scores = det(frame)
-        people = pose_fn(frame, boxes) if len(boxes) else []
-        for person, score in zip(people, scores):
-            person["box_score"] = float(score)
-        return people
+        boxes, _ = det(frame)  # its box scores are not used (module docstring)
+        return pose_fn(frame, boxes) if len(boxes) else []
 
     detect.detector_ms = lambda: det.ms
     return detect

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from edge_pose.config import ConfigError, load_config, to_dict
 from edge_pose.models import build_model, load_backbone_weights, load_checkpoint
 from edge_pose.skeleton import FLIP_INDEX
-from edge_pose.train.dataset import PersonSet, TopDownDataset, cached_bytes
+from edge_pose.train.dataset import PersonSet, TopDownDataset, cached_bytes, read_coco
 from edge_pose.train.losses import LOSSES, distill_loss
 
 
@@ -109,28 +109,34 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def cache_plan(cfg):
-    """Which train sets hold their images in memory: in config order while their decoded size (from the
-    jsons' image sizes) fits train.image_cache_gb together; a set whose json lacks image sizes is cached."""
-    budget, plan = cfg.train.image_cache_gb * 1e9, []
+def planned_sets(cfg):
+    """(train set config, its loaded json, whether its images are held in memory) in config order, each json
+    read once: a set is cached while its decoded size (from the json's image sizes) fits what is left of
+    train.image_cache_gb; a set whose json lacks image sizes is cached."""
+    budget = cfg.train.image_cache_gb * 1e9
     for d in cfg.train_sets:
-        size = cached_bytes(d.ann)
+        coco = read_coco(d.ann)
+        size = cached_bytes(coco)
         fits = size is None or size <= budget
-        budget -= size if fits and size else 0
-        plan.append(fits)
-    return plan
+        if fits and size:
+            budget -= size
+        yield d, coco, fits
+
+
+def cache_plan(cfg):
+    """Which train sets hold their images in memory (planned_sets)."""
+    return [fits for _, _, fits in planned_sets(cfg)]
 
 
 def training_data(cfg, progress=True):
     """The config's train sets, loaded, as one TopDownDataset with its augmentation (seeded by train.seed)."""
-    caches = cache_plan(cfg)
-    sets = [PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress, complete=d.complete,
-                      cutouts=cfg.augment.paste_prob > 0, cache=cache)
-            for d, cache in zip(cfg.train_sets, caches)]
-    for ps, cache in zip(sets, caches):
+    sets = []
+    for d, coco, cache in planned_sets(cfg):
+        sets.append(PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress,
+                              complete=d.complete, cutouts=cfg.augment.paste_prob > 0, cache=cache, coco=coco))
         if not cache and progress:
             print("train set %s: %d images read from disk at each sample (over train.image_cache_gb)"
-                  % (ps.name, len(ps.images)), file=sys.stderr)
+                  % (sets[-1].name, len(sets[-1].images)), file=sys.stderr)
     return TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=cfg.train.sigma,
                           seed=cfg.train.seed)
 
