@@ -62,7 +62,7 @@ class AugmentCfg:
 
 @dataclass
 class DistillCfg:
-    teacher: Optional[str] = None  # .pt checkpoint or .onnx whose heatmaps the student imitates
+    teacher: Optional[str] = None  # .pt checkpoint or .onnx (heatmaps, or keypoints as MoveNet) the student imitates
     weight: float = 0.5  # loss = (1 - w) * ground truth + w * teacher
     flip: bool = False  # teacher heatmaps averaged with its prediction on the mirrored crop (its flip test)
 

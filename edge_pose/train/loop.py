@@ -141,15 +141,25 @@ def training_data(cfg, progress=True):
                           seed=cfg.train.seed)
 
 
-def load_teacher(path, device, flip=False, sizes=()):
-    """A teacher returning heatmaps for a normalised batch: a .pt checkpoint or an .onnx (ONNX Runtime).
+def load_teacher(path, device, flip=False, sizes=(), sigma=2.0, threads=None):
+    """A teacher returning heatmaps for a normalised batch: a .pt checkpoint, an edge-pose .onnx (ONNX Runtime)
+    or an .onnx keypoint model such as MoveNet (`keypoint_teacher`: its keypoints rendered as Gaussians of
+    `sigma`, their peaks its scores).
 
     With flip the heatmaps are the teacher's flip test (as `edge-pose eval --flip` scores it): the mean of its
     prediction and the mirrored prediction on the mirrored crop. `sizes`, the (width, height) crops training
     will feed it, are checked against an ONNX teacher's fixed input size (ConfigError)."""
     if path.endswith(".onnx"):
-        from edge_pose.runtime import open as open_runtime
         from edge_pose.train.evaluate import predict_heatmaps
+        from edge_pose.train.keypoint_teacher import KeypointTeacher, is_keypoint_model
+        if is_keypoint_model(path):
+            kp_teacher = KeypointTeacher(path, sigma=sigma, threads=threads)
+
+            def teacher(x):
+                heatmaps = predict_heatmaps(kp_teacher.infer, x.float().cpu().numpy(), flip=flip)
+                return torch.from_numpy(heatmaps).to(device)
+            return teacher
+        from edge_pose.runtime import open as open_runtime
         backend = open_runtime(path)
         want_h, want_w = backend.input_shape[2:]
         wrong = sorted({(w, h) for w, h in sizes if (want_w > 0 and w != want_w) or (want_h > 0 and h != want_h)})
@@ -252,8 +262,8 @@ def train(cfg, resume=None, progress=True):
         if from_init:
             ema.warm()
     loss_fn = LOSSES[t.loss]
-    teacher = (load_teacher(cfg.distill.teacher, device, cfg.distill.flip, [tuple(size) for _, size in t.resolution])
-               if cfg.distill.teacher else None)
+    teacher = (load_teacher(cfg.distill.teacher, device, cfg.distill.flip, [tuple(size) for _, size in t.resolution],
+                            sigma=t.sigma, threads=t.threads) if cfg.distill.teacher else None)
 
     start_epoch, best_ap, history = 0, -1.0, []
     if resume:
