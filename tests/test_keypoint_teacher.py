@@ -92,3 +92,12 @@ def test_movenet_teacher_scores_on_coco_val_dev(shared_data):
     metrics = evaluate_predict_fn(teacher.infer, shared_data / "coco_val_dev" / "person_keypoints.json",
                                   shared_data / "coco_val_dev" / "images", progress=False)
     assert metrics["AP"] >= 0.45
+
+
+def test_a_missing_teacher_is_a_config_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    from edge_pose.config import ConfigError
+    from edge_pose.train.loop import load_teacher
+
+    with pytest.raises(ConfigError, match="scripts/movenet_onnx.py"):
+        load_teacher(str(tmp_path / "movenet_thunder.onnx"), torch.device("cpu"))

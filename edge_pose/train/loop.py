@@ -149,6 +149,9 @@ def load_teacher(path, device, flip=False, sizes=(), sigma=2.0, threads=None):
     With flip the heatmaps are the teacher's flip test (as `edge-pose eval --flip` scores it): the mean of its
     prediction and the mirrored prediction on the mirrored crop. `sizes`, the (width, height) crops training
     will feed it, are checked against an ONNX teacher's fixed input size (ConfigError)."""
+    if not os.path.isfile(path):
+        hint = " (MoveNet: python scripts/movenet_onnx.py)" if "movenet" in os.path.basename(path).lower() else ""
+        raise ConfigError("distill.teacher: no such file %s%s" % (path, hint))
     if path.endswith(".onnx"):
         from edge_pose.train.evaluate import predict_heatmaps
         from edge_pose.train.keypoint_teacher import KeypointTeacher, is_keypoint_model
