@@ -31,14 +31,13 @@ def keypoint_signature(session):
     return shape_in[1]
 
 
-def is_keypoint_model(path, session=None):
+def is_keypoint_model(path):
     """True when the ONNX file at `path` has the keypoint signature (not an edge-pose heatmap model)."""
     if not str(path).endswith(".onnx"):
         return False
     import onnxruntime as ort
 
-    session = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return keypoint_signature(session) is not None
+    return keypoint_signature(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])) is not None
 
 
 def denormalize(x):
