@@ -84,6 +84,12 @@ def main():
                   "augment": cfg.get("augment")}
     if args.note:
         provenance["note"] = args.note
+    distill = cfg.get("distill") or {}
+    if distill.get("teacher"):  # distilled: name the teacher (a file outside the repo) by its bytes too
+        teacher = distill["teacher"]
+        provenance["distill"] = {"teacher": os.path.basename(teacher), "weight": distill.get("weight"),
+                                 "flip": distill.get("flip"),
+                                 "teacher_sha256": sha256(teacher) if os.path.exists(teacher) else None}
     if cfg.get("soup_of"):  # scripts/average_checkpoints.py: the weights are the mean of these checkpoints
         provenance["soup_of"] = cfg["soup_of"]
         provenance["soup_batchnorm"] = cfg.get("soup_batchnorm")
