@@ -65,6 +65,7 @@ class DistillCfg:
     teacher: Optional[str] = None  # .pt checkpoint or .onnx (heatmaps, or keypoints as MoveNet) the student imitates
     weight: float = 0.5  # loss = (1 - w) * ground truth + w * teacher
     flip: bool = False  # teacher heatmaps averaged with its prediction on the mirrored crop (its flip test)
+    min_score: Optional[float] = None  # None: soft targets (the teacher's heatmaps); a number: hard pseudo-labels
 
 
 @dataclass
@@ -217,6 +218,8 @@ def load_config(path, overrides=None):
         raise ConfigError("train.workers: 0 or more, got %d" % cfg.train.workers)
     if cfg.train.image_cache_gb < 0:
         raise ConfigError("train.image_cache_gb: 0 or more, got %g" % cfg.train.image_cache_gb)
+    if cfg.distill.min_score is not None and not 0 < cfg.distill.min_score <= 1:
+        raise ConfigError("distill.min_score: a score in (0, 1] or null, got %g" % cfg.distill.min_score)
     return cfg
 
 

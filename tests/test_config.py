@@ -23,6 +23,7 @@ def test_defaults_and_overrides(tmp_path):
     ("model: {head: lite}\n", "train_sets"),
     ("train_sets: [{ann: a}]\ntrain: {workers: -1}\n", "train.workers"),
     ("train_sets: [{ann: a}]\ntrain: {image_cache_gb: -2}\n", "train.image_cache_gb"),
+    ("train_sets: [{ann: a}]\ndistill: {min_score: 1.5}\n", "distill.min_score"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):

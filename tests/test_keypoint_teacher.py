@@ -83,6 +83,28 @@ def test_load_teacher_renders_a_keypoint_model(tmp_path):
     assert np.allclose(heat.max(axis=(2, 3)), 0.8, rtol=0.07)
 
 
+def test_hard_pseudo_labels_have_unit_peaks_and_drop_unsure_joints(tmp_path):
+    """distill.min_score: a joint the teacher scores at least min_score is a target with peak 1 at the teacher's
+    keypoint; below it the joint is out of the loss whatever the student predicts there. Soft targets (the
+    default) keep the teacher's scores as peaks."""
+    torch = pytest.importorskip("torch")
+    from edge_pose.train.losses import distill_loss
+
+    rng = np.random.default_rng(2)
+    scores = np.where(np.arange(17) % 2 == 0, 0.6, 0.1)
+    yxs = np.stack([rng.uniform(0.2, 0.8, 17), rng.uniform(0.3, 0.7, 17), scores], 1)
+    teacher = KeypointTeacher(fixed_keypoint_model(tmp_path / "kp.onnx", yxs), sigma=2.0)
+    heat = torch.from_numpy(teacher.infer(normalize(rng.integers(0, 256, (2, 256, 192, 3), dtype=np.uint8))))
+    keep = torch.from_numpy(scores >= 0.3)
+    unit = heat / heat.amax(dim=(2, 3), keepdim=True)
+    student = torch.where(keep[None, :, None, None], unit, torch.rand_like(heat))
+    assert float(distill_loss(student, heat, 0.3)) == 0.0
+    assert float(distill_loss(heat, heat, 0.3)) > 1e-5  # the teacher's own 0.6 peaks fall short of 1
+    assert float(distill_loss(heat, heat)) == 0.0 and float(distill_loss(student, heat)) > 1e-3
+    coords_hm, peaks = decode_heatmaps(unit[:, keep].numpy(), "dark")
+    assert np.allclose(peaks, 1.0, atol=1e-6)
+
+
 @pytest.mark.skipif(not MOVENET.exists(), reason="MoveNet teacher not converted (python scripts/movenet_onnx.py)")
 def test_movenet_teacher_scores_on_coco_val_dev(shared_data):
     """Through the student's GT-box crops MoveNet Thunder is a teacher worth having: AP 0.52 measured."""

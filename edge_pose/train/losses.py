@@ -34,6 +34,16 @@ def adaptive_wing_loss(pred, target, weight, alpha=2.1, omega=14.0, epsilon=1.0,
 LOSSES = {"mse": mse_loss, "wing": wing_loss, "adaptive_wing": adaptive_wing_loss}
 
 
-def distill_loss(pred, teacher, weight):
-    """Student imitates the teacher's heatmaps on every joint the teacher predicts (all of them)."""
-    return mse_loss(pred, teacher, torch.ones_like(weight))
+def distill_loss(pred, teacher, min_score=None):
+    """Student imitates the teacher's heatmaps.
+
+    Soft (`min_score` None): every joint, the teacher's heatmap as it is (a keypoint teacher's peaks are its
+    scores). Hard (`min_score` a number): pseudo-labels; each joint whose teacher peak reaches `min_score` becomes
+    a unit-peak target (its heatmap divided by its peak), the others are left out of the loss, so the student's
+    scores keep the ground truth's scale instead of learning the teacher's lower ones."""
+    if min_score is None:
+        return mse_loss(pred, teacher, torch.ones(teacher.shape[:2], device=teacher.device))
+    peak = teacher.amax(dim=(2, 3))
+    keep = (peak >= min_score).to(teacher.dtype)
+    target = teacher / peak.clamp_min(1e-6)[:, :, None, None] * keep[:, :, None, None]
+    return mse_loss(pred, target, keep)
