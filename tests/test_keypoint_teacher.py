@@ -101,7 +101,7 @@ def test_hard_pseudo_labels_have_unit_peaks_and_drop_unsure_joints(tmp_path):
     assert float(distill_loss(student, heat, 0.3)) == 0.0
     assert float(distill_loss(heat, heat, 0.3)) > 1e-5  # the teacher's own 0.6 peaks fall short of 1
     assert float(distill_loss(heat, heat)) == 0.0 and float(distill_loss(student, heat)) > 1e-3
-    coords_hm, peaks = decode_heatmaps(unit[:, keep].numpy(), "dark")
+    _, peaks = decode_heatmaps(unit[:, keep].numpy(), "dark")
     assert np.allclose(peaks, 1.0, atol=1e-6)
 
 

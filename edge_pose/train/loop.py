@@ -322,8 +322,8 @@ def train(cfg, resume=None, progress=True):
                 if teacher is not None:
                     with torch.no_grad():
                         th = teacher(x).float()
-                    loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * distill_loss(pred.float(), th,
-                                                                                              cfg.distill.min_score)
+                    imitation = distill_loss(pred.float(), th, cfg.distill.min_score)
+                    loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * imitation
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
