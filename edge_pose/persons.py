@@ -21,7 +21,8 @@ or in one call `people = source(frame, pose_fn)`. A person is a dict {"box": [x,
   enlarged. A person whose mean keypoint score falls below `min_score`, or with fewer than `min_keypoints`
   confident keypoints, is dropped. While nobody is tracked, and every `reacquire_every` frames, an
   acquisition source (WindowScan by default) proposes more boxes; a new person is kept only if it is seen
-  again in the box of its own keypoints with the same pose (`confirm`) and does not repeat a tracked one.
+  again in the box of its own keypoints with the same pose (`confirm`), does not repeat a tracked one, and
+  has its face within MAX_HEAD_REACH trunks of its shoulders (`head_reach`).
 - `DetectorSource`: boxes from a person detector (edge_pose.detectors: HOG, or a YOLO-layout ONNX). Mode
   "detector" is FromKeypoints with it as acquisition, re-run every N frames and after a person is lost.
 
@@ -35,9 +36,11 @@ import math
 import numpy as np
 
 from edge_pose.preprocess import BOX_ENLARGE, INPUT_SIZE
-from edge_pose.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
+from edge_pose.skeleton import FACE, NUM_KEYPOINTS, OKS_SIGMAS
 
 MODEL_ASPECT = INPUT_SIZE[0] / float(INPUT_SIZE[1])  # width / height of a crop
+# a new person whose face is further than this from its shoulders, in trunks (head_reach), is not a person
+MAX_HEAD_REACH = 3.0
 
 
 def frame_box(frame):
@@ -118,6 +121,28 @@ def pose_similarity(a, b, threshold=0.3):
     both = (a[:, None, :, 2] >= threshold) & (b[None, :, :, 2] >= threshold)
     n = both.sum(axis=2)
     return np.where(n > 0, (e * both).sum(axis=2) / np.maximum(n, 1), 0.0)
+
+
+def head_reach(keypoints, threshold=0.3):
+    """How far each pose's head is from its shoulders, in units of its trunk: (P, 17, 3) -> (P,).
+
+    The distance from the mean of the confident face keypoints to the midpoint of the shoulders, over the
+    largest of shoulder width, hip width and torso length (shoulder midpoint to hip midpoint); NaN where a
+    face keypoint, both shoulders or both hips are not confident (>= threshold). On the ground truth of the
+    COCO, PFG and LSPET persons in ../shared/data with those joints the largest is 0.67 (a head stays close to
+    the shoulders at any view); a pose whose face is put far up in the background scores several times that.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+    conf = kp[:, :, 2] >= threshold
+    face = conf[:, list(FACE)]
+    head = (kp[:, list(FACE), :2] * face[:, :, None]).sum(axis=1) / np.maximum(face.sum(axis=1), 1)[:, None]
+    shoulders, hips = kp[:, [5, 6], :2], kp[:, [11, 12], :2]
+    trunk = np.stack([np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=1),
+                      np.linalg.norm(hips[:, 0] - hips[:, 1], axis=1),
+                      np.linalg.norm(shoulders.mean(axis=1) - hips.mean(axis=1), axis=1)], axis=1).max(axis=1)
+    reach = np.linalg.norm(head - shoulders.mean(axis=1), axis=1) / np.maximum(trunk, 1e-6)
+    judged = face.any(axis=1) & conf[:, [5, 6, 11, 12]].all(axis=1)
+    return np.where(judged, reach, np.nan)
 
 
 def _model_window(box):
@@ -213,12 +238,15 @@ class FullFrame(PersonSource):
 class SelectingSource(PersonSource):
     """Base of sources whose boxes may hold anyone or no one (windows, detections). `update` keeps the poses
     with a mean keypoint score >= min_score, best first, dropping those that repeat a kept pose (pose
-    similarity > `same_pose`, or IoU of their keypoint boxes > `same_box`); with a pose_fn (as in
+    similarity > `same_pose`, or IoU of their keypoint boxes > `same_box`) and those whose head is more than
+    `max_head_reach` trunks from their shoulders (`head_reach`; 0: no check); with a pose_fn (as in
     `__call__`), only those whose pose is found again in the box of their own keypoints (similarity >=
     `confirm`; 0: no check)."""
 
-    def __init__(self, min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3, confirm=0.5):
+    def __init__(self, min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3, confirm=0.5,
+                 max_head_reach=MAX_HEAD_REACH):
         super().__init__()
+        self.max_head_reach = float(max_head_reach or 0.0)
         self.confirm = float(confirm or 0.0)
         self.min_score = float(min_score)
         self.same_pose = float(same_pose)
@@ -229,6 +257,9 @@ class SelectingSource(PersonSource):
         """People above min_score that do not repeat a pose in `kept` or a better one among themselves."""
         kept = list(kept)
         cands = [p for p in people if p["score"] >= self.min_score]
+        if cands and self.max_head_reach:
+            reach = head_reach(keypoints_array(cands), self.keypoint_threshold)
+            cands = [p for p, r in zip(cands, reach) if not r > self.max_head_reach]  # NaN: not judged, kept
         cands.sort(key=lambda p: -p["score"])
         if not cands:
             return []
@@ -268,8 +299,8 @@ class WindowScan(SelectingSource):
     name = "windows"
 
     def __init__(self, scales=(1.0, 0.6), overlap=0.5, min_score=0.2, same_pose=0.3, same_box=0.5,
-                 keypoint_threshold=0.3, confirm=0.5):
-        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
+                 keypoint_threshold=0.3, confirm=0.5, max_head_reach=MAX_HEAD_REACH):
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm, max_head_reach)
         self.scales = tuple(float(s) for s in scales)
         self.overlap = float(overlap)
 
@@ -311,10 +342,10 @@ class DetectorSource(SelectingSource):
     name = "detector"
 
     def __init__(self, detector="hog", min_score=0.2, same_pose=0.3, same_box=0.5, keypoint_threshold=0.3,
-                 confirm=0.5, max_detections=20, **detector_options):
+                 confirm=0.5, max_detections=20, max_head_reach=MAX_HEAD_REACH, **detector_options):
         from edge_pose.detectors import make_detector
 
-        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm)
+        super().__init__(min_score, same_pose, same_box, keypoint_threshold, confirm, max_head_reach)
         self.detector = make_detector(detector, **detector_options)
         if self.detector is None:
             raise ValueError("the detector person source needs a detector (hog or a .onnx path), not none")
