@@ -123,14 +123,16 @@ def pose_similarity(a, b, threshold=0.3):
     return np.where(n > 0, (e * both).sum(axis=2) / np.maximum(n, 1), 0.0)
 
 
-def head_reach(keypoints, threshold=0.3):
+def head_reach(keypoints, threshold=0.3, trunk_threshold=None):
     """How far each pose's head is from its shoulders, in units of its trunk: (P, 17, 3) -> (P,).
 
-    The distance from the mean of the confident face keypoints to the midpoint of the shoulders, over the
-    largest of shoulder width, hip width and torso length (shoulder midpoint to hip midpoint); NaN where a
-    face keypoint, both shoulders or both hips are not confident (>= threshold). On the ground truth of the
-    COCO, PFG and LSPET persons in ../shared/data with those joints the largest is 0.67 (a head stays close to
-    the shoulders at any view); a pose whose face is put far up in the background scores several times that.
+    The distance from the mean of the confident (>= threshold) face keypoints to the midpoint of the
+    shoulders, over the largest of shoulder width, hip width and torso length (shoulder midpoint to hip
+    midpoint); NaN where no face keypoint is confident or a shoulder or hip scores under trunk_threshold
+    (default: threshold; 0 takes them wherever the model puts them, as a pose model places every joint).
+    On the ground truth of the COCO, PFG and LSPET persons in ../shared/data with those joints labelled the
+    largest is 0.67 (a head stays close to the shoulders at any view); a pose whose face is put far up in
+    the background scores several times that.
     """
     kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
     conf = kp[:, :, 2] >= threshold
@@ -141,7 +143,8 @@ def head_reach(keypoints, threshold=0.3):
                       np.linalg.norm(hips[:, 0] - hips[:, 1], axis=1),
                       np.linalg.norm(shoulders.mean(axis=1) - hips.mean(axis=1), axis=1)], axis=1).max(axis=1)
     reach = np.linalg.norm(head - shoulders.mean(axis=1), axis=1) / np.maximum(trunk, 1e-6)
-    judged = face.any(axis=1) & conf[:, [5, 6, 11, 12]].all(axis=1)
+    trunk_threshold = threshold if trunk_threshold is None else trunk_threshold
+    judged = face.any(axis=1) & (kp[:, [5, 6, 11, 12], 2] >= trunk_threshold).all(axis=1)
     return np.where(judged, reach, np.nan)
 
 
@@ -258,7 +261,8 @@ class SelectingSource(PersonSource):
         kept = list(kept)
         cands = [p for p in people if p["score"] >= self.min_score]
         if cands and self.max_head_reach:
-            reach = head_reach(keypoints_array(cands), self.keypoint_threshold)
+            # the trunk wherever the model puts it: the ghost seen had its shoulders and hips scored 0.17-0.24
+            reach = head_reach(keypoints_array(cands), self.keypoint_threshold, 0.0)
             cands = [p for p, r in zip(cands, reach) if not r > self.max_head_reach]  # NaN: not judged, kept
         cands.sort(key=lambda p: -p["score"])
         if not cands:
