@@ -1,5 +1,6 @@
 """scripts/compare_ap.py: the image resampling keeps pycocotools' AP, and the paired bootstrap tells a
-better result set from a worse one (results built from the ground truth: no model needed)."""
+better result set from a worse one (results built from the ground truth: no model needed); its full-pipeline
+mode scores what `edge-pose eval --boxes` scores."""
 import importlib.util
 
 import numpy as np
@@ -30,9 +31,13 @@ def val(shared_data):
     return dataset, compare_ap.person_groups(dataset)
 
 
-def test_identity_resample_keeps_the_ap(val):
+@pytest.mark.parametrize("complete", [False, True], ids=["gt-boxes", "full-pipeline"])
+def test_identity_resample_keeps_the_ap(val, complete):
     dataset, groups = val
-    results = _results(groups, 0.05)
+    if complete:  # every annotation of the complete images: crowds and keypoint-less persons kept, as eval does
+        groups = compare_ap.complete_groups(dataset)
+        assert len(groups) < len(compare_ap.person_groups(dataset))
+    results = _results([(im, [a for a in anns if a.get("num_keypoints", 0) > 0]) for im, anns in groups], 0.05)
     ids = [im["id"] for im, _ in groups]
     d, g, (r,) = compare_ap.resample(dataset, groups, [results], ids)
     assert [im["id"] for im in d["images"]] == list(range(1, len(ids) + 1))
@@ -48,3 +53,20 @@ def test_bootstrap_separates_better_from_worse(val):
     assert diffs.shape == (20,) and np.all(diffs > 0)
     same = compare_ap.bootstrap(dataset, worse, worse, n=5, progress=False)
     assert np.all(same == 0)
+
+
+def test_full_pipeline_scores_as_eval_does(shared_data):
+    """`--boxes keypoints`: the same model twice gives eval's full-pipeline AP twice and a zero difference."""
+    from edge_pose.estimator import PoseEstimator
+    from edge_pose.train.evaluate import evaluate_person_source
+
+    val = shared_data / "coco_val_dev"
+    summary = compare_ap.main(["mobilenetv3", "mobilenetv3", "--boxes", "keypoints", "--resamples", "3",
+                               "--threads", "1", "--coco", str(val / "person_keypoints.json"),
+                               "--images", str(val / "images")])
+    with PoseEstimator("mobilenetv3", threads=1) as est:
+        direct = evaluate_person_source(est, str(val / "person_keypoints.json"), str(val / "images"),
+                                        boxes="keypoints", progress=False)
+    assert summary["AP_a"] == summary["AP_b"] == round(direct["AP"], 4) > 0
+    assert summary["diff"] == 0 and summary["ci95"] == [0, 0]
+    assert summary["images"] == 26 and summary["boxes"] == "keypoints"

@@ -229,6 +229,16 @@ def complete_image_ids(dataset, img_ids=None):
     return sorted(ids)
 
 
+def complete_groups(dataset, img_ids=None):
+    """[(image dict, all its annotations)] of the complete images in id order: what the full pipeline is scored
+    on (every annotation stays: COCOeval ignores crowds and keypoint-less persons, and counts misses)."""
+    by_id = dict((im["id"], im) for im in dataset.get("images", []))
+    anns_of = {}
+    for ann in dataset.get("annotations", []):
+        anns_of.setdefault(ann["image_id"], []).append(ann)
+    return [(by_id[i], anns_of.get(i, [])) for i in complete_image_ids(dataset, img_ids)]
+
+
 def make_box_source(mode, detector="hog", detector_options=None):
     """What finds the people of an image for `mode`: a callable (frame, pose_fn) -> person dicts."""
     from edge_pose.detectors import make_detector
@@ -263,9 +273,8 @@ def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", im
     from tqdm import tqdm
 
     dataset = load_coco(coco_json)
-    ids = complete_image_ids(dataset, img_ids)
-    by_id = dict((im["id"], im) for im in dataset.get("images", []))
-    images = [by_id[i] for i in ids]
+    groups = complete_groups(dataset, img_ids)
+    images = [im for im, _ in groups]
     find = make_box_source(boxes, detector, detector_options)
     results, det_ms = [], []
     start = time.perf_counter()
@@ -286,10 +295,7 @@ def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", im
         Path(results_out).parent.mkdir(parents=True, exist_ok=True)
         with open(results_out, "w", encoding="utf-8") as f:
             json.dump(results, f)
-    keep = set(ids)
-    gt_anns = [a for a in dataset.get("annotations", []) if a["image_id"] in keep]
-    n_persons = sum(1 for a in gt_anns if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0)
-    groups = [(im, [a for a in gt_anns if a["image_id"] == im["id"]]) for im in images]
+    n_persons = sum(1 for _, anns in groups for a in anns if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0)
     metrics = score_results(dataset, results, groups)
     metrics.update(n_persons=n_persons, n_images=len(images), n_skipped=0, n_detections=len(results),
                    seconds=round(seconds, 3), ms_per_image=round(1000.0 * seconds / max(len(images), 1), 1),
