@@ -12,6 +12,7 @@ with --baseline to see how often the reference alone is the one that is wrong.
         --baseline ../shared/data/coco_train/person_keypoints.json ../shared/data/coco_train/images
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -88,7 +89,9 @@ def main(argv=None):
         close()
     if args.out:
         flagged = [a["id"] for a, f in zip(anns, flags) if f.any()]
-        note = {"reference": str(args.reference), "source": str(args.ann), "rule": (
+        with open(args.reference, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        note = {"reference": str(args.reference), "reference_sha256": sha, "source": str(args.ann), "rule": (
             "left/right-mirrored labels fit the reference by more than %.2f OKS (whole body) or %.2f (arms or legs "
             "alone)" % (WHOLE_MARGIN, PART_MARGIN)), "persons_audited": len(anns)}
         if args.limit:

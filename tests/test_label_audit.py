@@ -3,6 +3,7 @@ reference on coco_train (labels known good), persons whose labels are mirrored l
 others are not, a joint's labels moved by a tenth of the person's scale show as that offset, and the script writes
 the annotations without the flagged persons."""
 import copy
+import hashlib
 import importlib.util
 import json
 
@@ -96,6 +97,7 @@ def test_script_writes_the_audited_annotations(shared_data, tmp_path, capsys):
     audited = [a for a in source["annotations"] if a["image_id"] in first10 and a.get("num_keypoints", 0) > 0]
     removed = clean["info"]["audit"]["removed_annotation_ids"]
     assert clean["info"]["audit"]["persons_audited"] == len(audited)
+    assert clean["info"]["audit"]["reference_sha256"] == hashlib.sha256(MODEL.read_bytes()).hexdigest()
     assert len(removed) >= 0.7 * len(audited) and set(removed) <= set(a["id"] for a in audited)
     assert len(clean["annotations"]) == len(source["annotations"]) - len(removed)
     with pytest.raises(SystemExit):
