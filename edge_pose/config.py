@@ -32,6 +32,9 @@ class DatasetCfg:
     joint_weights: Optional[List[float]] = None  # per-joint target weight for this set (17 values)
     head_top: bool = False  # widen boxes with `lsp_extra_keypoints` head_top (LSPET)
     complete: bool = False  # every person in its images is annotated: background crops may come from it
+    # a teacher's keypoints of its persons, made once (scripts/teacher_labels.py): distillation (distill.weight,
+    # distill.min_score) without running the teacher while training; instead of distill.teacher
+    teacher_labels: Optional[str] = None
 
 
 @dataclass
@@ -87,6 +90,9 @@ class TrainCfg:
     final_phase_lr: Optional[float] = None
     ema: float = 0.999
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    # bfloat16 autocast on the CPU (oneDNN; fast where the CPU has AVX512-BF16 or AMX): ResNet-18 about 2x faster
+    # per step here, MobileNetV3 not faster (scripts/train_speed.py --bf16; README "Training")
+    cpu_bf16: bool = False
     # NHWC activations and weights: same results, faster convolutions through oneDNN on the CPU
     # (scripts/train_speed.py here: MobileNetV3 1.8-2.4x, ResNet-18 1.2-1.4x; README "Training")
     channels_last: bool = True
@@ -220,6 +226,11 @@ def load_config(path, overrides=None):
         raise ConfigError("train.image_cache_gb: 0 or more, got %g" % cfg.train.image_cache_gb)
     if cfg.distill.min_score is not None and not 0 < cfg.distill.min_score <= 1:
         raise ConfigError("distill.min_score: a score in (0, 1] or null, got %g" % cfg.distill.min_score)
+    if cfg.distill.teacher and any(ds.teacher_labels for ds in cfg.train_sets):
+        raise ConfigError("distill.teacher and train_sets[].teacher_labels: one teacher, either run while training "
+                          "(distill.teacher) or its labels made ahead (teacher_labels), not both")
+    if not 0 <= cfg.distill.weight <= 1:
+        raise ConfigError("distill.weight: a share in [0, 1], got %g" % cfg.distill.weight)
     return cfg
 
 

@@ -12,7 +12,6 @@ with --baseline to see how often the reference alone is the one that is wrong.
         --baseline ../shared/data/coco_train/person_keypoints.json ../shared/data/coco_train/images
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -20,7 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from edge_pose.runtime.zoo import sha256  # noqa: E402
 from edge_pose.train.evaluate import load_coco  # noqa: E402
+from edge_pose.train.keypoint_teacher import open_predictor  # noqa: E402
 from edge_pose.train.label_audit import (  # noqa: E402
     PART_MARGIN,
     WHOLE_MARGIN,
@@ -29,19 +30,6 @@ from edge_pose.train.label_audit import (  # noqa: E402
     swap_flags,
     without_persons,
 )
-
-
-def open_reference(path, threads=None):
-    """predict_fn (normalised crops -> heatmaps) of a keypoint teacher (MoveNet) or an edge-pose model, and a
-    closer to call when done."""
-    from edge_pose.train.keypoint_teacher import KeypointTeacher, is_keypoint_model
-
-    if is_keypoint_model(path):
-        return KeypointTeacher(path, threads=threads).infer, (lambda: None)
-    from edge_pose import runtime
-
-    backend = runtime.open(path, backend="onnxruntime", threads=threads)
-    return backend.infer, backend.close
 
 
 def audit(predict_fn, ann_path, images, limit=None):
@@ -79,7 +67,7 @@ def main(argv=None):
         sys.exit("no reference model at %s (MoveNet: python scripts/movenet_onnx.py)" % args.reference)
     if args.out:  # fail now, not after minutes of inference
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    predict_fn, close = open_reference(args.reference, args.threads)
+    predict_fn, close = open_predictor(args.reference, args.threads)
     try:
         if args.baseline:
             report(args.baseline[0] + " (baseline)", *audit(predict_fn, args.baseline[0], args.baseline[1])[1:])
@@ -89,11 +77,10 @@ def main(argv=None):
         close()
     if args.out:
         flagged = [a["id"] for a, f in zip(anns, flags) if f.any()]
-        with open(args.reference, "rb") as f:
-            sha = hashlib.sha256(f.read()).hexdigest()
-        note = {"reference": str(args.reference), "reference_sha256": sha, "source": str(args.ann), "rule": (
-            "left/right-mirrored labels fit the reference by more than %.2f OKS (whole body) or %.2f (arms or legs "
-            "alone)" % (WHOLE_MARGIN, PART_MARGIN)), "persons_audited": len(anns)}
+        rule = ("left/right-mirrored labels fit the reference by more than %.2f OKS (whole body) or %.2f (arms or "
+                "legs alone)" % (WHOLE_MARGIN, PART_MARGIN))
+        note = {"reference": str(args.reference), "reference_sha256": sha256(args.reference), "source": str(args.ann),
+                "rule": rule, "persons_audited": len(anns)}
         if args.limit:
             note["limit_images"] = args.limit
         with open(args.out, "w", encoding="utf-8") as f:

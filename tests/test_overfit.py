@@ -25,7 +25,8 @@ def tiny_subset(shared, tmp_path, n_persons=4):
     return path, len(anns)
 
 
-def test_overfits_a_tiny_subset(shared_data, tmp_path):
+@pytest.mark.parametrize("cpu_bf16", [False, True], ids=["float32", "bfloat16-autocast"])
+def test_overfits_a_tiny_subset(shared_data, tmp_path, cpu_bf16):
     ann, n = tiny_subset(shared_data, tmp_path)
     images = str(shared_data / "coco_train" / "images")
     size = [96, 128]
@@ -34,7 +35,7 @@ def test_overfits_a_tiny_subset(shared_data, tmp_path):
     cfg = Config(name="tiny", out_dir=str(tmp_path / "runs"), model=ModelCfg("resnet18", "lite"),
                  train_sets=[DatasetCfg("tiny", str(ann), images)], augment=no_aug,
                  train=TrainCfg(epochs=6, samples_per_epoch=n * 16, batch_size=n, lr=2e-3, warmup_epochs=0,
-                                resolution=[[0, size]], ema=0, eval_every=100, threads=2))
+                                resolution=[[0, size]], ema=0, eval_every=100, threads=2, cpu_bf16=cpu_bf16))
     history = train(cfg, progress=False)
     assert history[-1]["loss"] < history[0]["loss"]
     model = load_checkpoint(str(tmp_path / "runs" / "tiny" / "last.pt"))

@@ -14,7 +14,7 @@ from edge_pose.config import ConfigError
 from edge_pose.persons import box_coverage
 from edge_pose.skeleton import FLIP_INDEX, NUM_KEYPOINTS
 from edge_pose.train import augment, paste
-from edge_pose.train.targets import encode_heatmaps
+from edge_pose.train.targets import blend_targets, encode_heatmaps, teacher_targets
 
 MAX_SIDE = 800  # images are cached downscaled to this longest side: crops never need more
 MAX_CUTOUT_IMAGES = 2000  # copy-paste cuts people out of at most this many images of a set (full COCO: 57k)
@@ -53,6 +53,19 @@ class DiskImages:
         return load_image(self.paths[i], self.scales[i], self.shapes[i])
 
 
+def head_top_box(ann):
+    """An annotation's bbox (x, y, w, h) widened to hold its `lsp_extra_keypoints` head top (LSPET's boxes are the
+    extent of the labelled joints and can cut off the head); the bbox as it is when there is none."""
+    box = np.asarray(ann["bbox"], np.float32)
+    if ann.get("lsp_extra_keypoints"):
+        ht = np.asarray(ann["lsp_extra_keypoints"], np.float32).reshape(-1, 3)[-1]
+        if ht[2] > 0:
+            x0, y0 = min(box[0], ht[0]), min(box[1], ht[1])
+            x1, y1 = max(box[0] + box[2], ht[0]), max(box[1] + box[3], ht[1])
+            box = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+    return box
+
+
 def read_coco(ann_path):
     with open(ann_path) as f:
         return json.load(f)
@@ -78,11 +91,13 @@ class PersonSet:
     """All non-crowd persons with keypoints of one COCO-format json. Its images are decoded once into memory
     (`cache`, the default) or, with cache=False, read from disk each time a sample needs one (the json's image
     width and height then give the scale, and each read is checked against them). `coco`: the json already
-    loaded, so that it is not read again."""
+    loaded, so that it is not read again. `teacher_labels`: a teacher's keypoints of these persons
+    ({annotation id: (17, 3) x, y, score in image pixels}, `teacher_labels.load`), kept as `teacher` (None
+    for a person the teacher did not label)."""
 
     def __init__(self, ann_path, images_dir, name="", joint_weights=None, head_top=False, max_side=MAX_SIDE,
                  progress=True, limit=None, complete=False, cutouts=False, cache=True,
-                 max_cutout_images=MAX_CUTOUT_IMAGES, coco=None):
+                 max_cutout_images=MAX_CUTOUT_IMAGES, coco=None, teacher_labels=None):
         coco = read_coco(ann_path) if coco is None else coco
         self.name = name or os.path.basename(os.path.dirname(ann_path))
         self.joint_weights = np.asarray(joint_weights if joint_weights is not None else [1.0] * NUM_KEYPOINTS,
@@ -95,6 +110,7 @@ class PersonSet:
         self.images = [] if cache else DiskImages()
         self.boxes, self.joints, self.visible, self.image_index = [], [], [], []
         self.ann_ids = []
+        self.teacher = []  # per person: (17, 3) teacher keypoints in cached-image pixels, or None
         self.complete = bool(complete)  # every person of its images annotated: background crops allowed
         self.person_boxes = []  # per cached image: boxes (N, 4) of every annotation, crowds and keypoint-less too
         # with `cutouts`: (RGB, alpha) of every segmented person of the cached images, for augment.paste_prob
@@ -130,28 +146,32 @@ class PersonSet:
                     self.cutouts += paste.image_cutouts(img, anns_of[im["id"]], s)
             i, s = index[im["id"]]
             kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
-            box = np.asarray(a["bbox"], np.float32)
-            if head_top and a.get("lsp_extra_keypoints"):
-                ht = np.asarray(a["lsp_extra_keypoints"], np.float32).reshape(-1, 3)[-1]
-                if ht[2] > 0:  # widen the box so it holds the head top
-                    x0, y0 = min(box[0], ht[0]), min(box[1], ht[1])
-                    x1, y1 = max(box[0] + box[2], ht[0]), max(box[1] + box[3], ht[1])
-                    box = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+            box = head_top_box(a) if head_top else np.asarray(a["bbox"], np.float32)
             self.image_index.append(i)
             self.boxes.append(box * s)
             self.joints.append(kp[:, :2] * s)
             self.visible.append(kp[:, 2])
             self.ann_ids.append(a["id"])
+            t = teacher_labels.get(a["id"]) if teacher_labels else None
+            self.teacher.append(None if t is None else np.asarray(t, np.float32) * np.float32([s, s, 1.0]))
 
     def __len__(self):
         return len(self.boxes)
 
 
 class TopDownDataset:
-    """Samples persons from several PersonSets by weight; each item is (image CHW float32, heatmaps, weights)."""
+    """Samples persons from several PersonSets by weight; each item is (image CHW float32, heatmaps, weights).
 
-    def __init__(self, sets, weights, aug_cfg, input_size=pre.INPUT_SIZE, sigma=2.0, augment_on=True, seed=0):
+    With `distill_weight` (sets that carry teacher labels: `teacher_labels`), each target is the blend of the
+    ground truth's and the teacher's (`targets.blend_targets`, weighted 1 - distill_weight and distill_weight; hard
+    pseudo-labels with `min_score`): the teacher's keypoints follow the crop's affine and flip as the labels do, so
+    no teacher runs while training."""
+
+    def __init__(self, sets, weights, aug_cfg, input_size=pre.INPUT_SIZE, sigma=2.0, augment_on=True, seed=0,
+                 distill_weight=None, min_score=None):
         self.sets = sets
+        self.distill_weight = distill_weight
+        self.min_score = min_score
         w = np.asarray(weights, np.float64)
         self.probs = w / w.sum()
         self.aug = aug_cfg
@@ -208,7 +228,10 @@ class TopDownDataset:
         crop = augment.color_jitter(crop, self.aug.color_jitter, rng)
         w_hm, h_hm = self.heatmap_size
         heat = np.zeros((NUM_KEYPOINTS, h_hm, w_hm), np.float32)
-        return pre.normalize(crop[None])[0], heat, np.ones(NUM_KEYPOINTS, np.float32)
+        weight = np.ones(NUM_KEYPOINTS, np.float32)
+        if self.distill_weight is not None:  # the teacher's half: soft, it sees no one (zero maps); hard, no label
+            heat, weight = blend_targets(heat, weight, heat, weight * (self.min_score is None), self.distill_weight)
+        return pre.normalize(crop[None])[0], heat, weight
 
     def item(self, set_idx, person_idx, rng=None):
         """(image CHW float32, heatmaps, weights) of one person (or a background crop), drawn with `rng`
@@ -247,7 +270,25 @@ class TopDownDataset:
         pts_hm = pts * np.array([(w_hm - 1) / (w_in - 1), (h_hm - 1) / (h_in - 1)])
         inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w_in - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h_in - 1)
         heat, weight = encode_heatmaps(pts_hm, (vis > 0) & inside, (w_hm, h_hm), self.sigma)
-        return pre.normalize(crop[None])[0], heat, weight * jw
+        weight = weight * jw
+        if self.distill_weight is not None:
+            heat, weight = self.with_teacher(heat, weight, ds.teacher[person_idx], mat, flip)
+        return pre.normalize(crop[None])[0], heat, weight
+
+    def with_teacher(self, heat, weight, teacher, mat, flip):
+        """Ground-truth (heat, weight) blended with the teacher's labels of the person (None: none, weight 0),
+        moved into the crop by its affine `mat` (and mirrored with `flip`, as the labels are)."""
+        w_hm, h_hm = self.heatmap_size
+        if teacher is None:
+            t_heat, t_weight = np.zeros_like(heat), np.zeros_like(weight)
+        else:
+            pts, scores = pre.apply_affine(teacher[:, :2], mat), teacher[:, 2]
+            if flip:
+                pts, scores = pts[list(FLIP_INDEX)], scores[list(FLIP_INDEX)]
+            w_in, h_in = self.input_size
+            pts_hm = pts * np.array([(w_hm - 1) / (w_in - 1), (h_hm - 1) / (h_in - 1)])
+            t_heat, t_weight = teacher_targets(pts_hm, scores, (w_hm, h_hm), self.sigma, self.min_score)
+        return blend_targets(heat, weight, t_heat, t_weight, self.distill_weight)
 
     def plan(self, n):
         """One epoch's plan: its n (set, person) pairs and the seed of its batches' generators (from self.rng)."""

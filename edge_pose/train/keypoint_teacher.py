@@ -96,3 +96,13 @@ class KeypointTeacher:
             maps, _ = encode_heatmaps(pts, np.ones(NUM_KEYPOINTS), hm_size, self.sigma)
             heat[i] = maps * kp[:, 2, None, None]
         return heat
+
+
+def open_predictor(path, threads=None):
+    """(predict_fn: normalised crops -> heatmaps, close) of a keypoint model (MoveNet) or an edge-pose .onnx."""
+    if is_keypoint_model(path):
+        return KeypointTeacher(path, threads=threads).infer, (lambda: None)
+    from edge_pose import runtime
+
+    backend = runtime.open(path, backend="onnxruntime", threads=threads)
+    return backend.infer, backend.close

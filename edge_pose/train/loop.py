@@ -132,13 +132,35 @@ def training_data(cfg, progress=True):
     """The config's train sets, loaded, as one TopDownDataset with its augmentation (seeded by train.seed)."""
     sets = []
     for d, coco, cache in planned_sets(cfg):
+        labels = load_teacher_labels(d.teacher_labels) if d.teacher_labels else None
         sets.append(PersonSet(d.ann, d.images, d.name, d.joint_weights, d.head_top, progress=progress,
-                              complete=d.complete, cutouts=cfg.augment.paste_prob > 0, cache=cache, coco=coco))
+                              complete=d.complete, cutouts=cfg.augment.paste_prob > 0, cache=cache, coco=coco,
+                              teacher_labels=labels))
+        if labels is not None:
+            labelled = sum(t is not None for t in sets[-1].teacher)
+            if labelled < len(sets[-1]) and progress:
+                print("train set %s: %d of %d persons have teacher labels in %s (the rest: ground truth only)"
+                      % (sets[-1].name, labelled, len(sets[-1]), d.teacher_labels), file=sys.stderr)
         if not cache and progress:
             print("train set %s: %d images read from disk at each sample (over train.image_cache_gb)"
                   % (sets[-1].name, len(sets[-1].images)), file=sys.stderr)
+    cached = any(d.teacher_labels for d in cfg.train_sets)
     return TopDownDataset(sets, [d.weight for d in cfg.train_sets], cfg.augment, sigma=cfg.train.sigma,
-                          seed=cfg.train.seed)
+                          seed=cfg.train.seed, distill_weight=cfg.distill.weight if cached else None,
+                          min_score=cfg.distill.min_score)
+
+
+def load_teacher_labels(path):
+    """teacher_labels.load as a ConfigError naming the key when the file is missing or not a labels file."""
+    from edge_pose.train import teacher_labels
+
+    if not os.path.exists(path):
+        raise ConfigError("train_sets[].teacher_labels: no such file %s (make it with scripts/teacher_labels.py)"
+                          % path)
+    try:
+        return teacher_labels.load(path)[0]
+    except ValueError as e:
+        raise ConfigError("train_sets[].teacher_labels: %s" % e) from None
 
 
 def load_teacher(path, device, flip=False, sizes=(), sigma=2.0, threads=None):
@@ -258,6 +280,10 @@ def train(cfg, resume=None, progress=True):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=t.lr)
     use_amp = bool(t.amp and device.type == "cuda")
+    use_bf16 = bool(t.cpu_bf16 and device.type == "cpu")
+    if use_bf16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print("train.cpu_bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX): emulated, slower than float32",
+              file=sys.stderr)
     scaler = grad_scaler(use_amp)
     ema = Ema(model, t.ema) if t.ema else None
     if ema is not None:
@@ -316,7 +342,8 @@ def train(cfg, resume=None, progress=True):
             x = torch.from_numpy(x).to(device, non_blocking=True).contiguous(memory_format=layout)
             target = torch.from_numpy(target).to(device, non_blocking=True)
             weight = torch.from_numpy(weight).to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=torch.bfloat16 if use_bf16 else torch.float16,
+                                enabled=use_amp or use_bf16):
                 pred = model(x)
                 loss = loss_fn(pred.float(), target, weight)
                 if teacher is not None:

@@ -26,3 +26,26 @@ def encode_heatmaps(joints_hm, visible, heatmap_size, sigma=2.0):
     heat = gy[:, :, None] * gx[:, None, :]
     heat *= weight[:, None, None]
     return heat.astype(np.float32).reshape(k, h, w), weight
+
+
+def teacher_targets(joints_hm, scores, heatmap_size, sigma=2.0, min_score=None):
+    """A keypoint teacher's labels of one crop as heatmaps and weights, as `losses.distill_loss` treats a teacher's
+    rendered heatmaps. Soft (`min_score` None): Gaussians with the teacher's scores as peaks, every joint at weight
+    1 (a joint out of the crop: a zero map, the teacher saying it is not there). Hard: unit Gaussians of the joints
+    scored >= `min_score`, the others at weight 0."""
+    scores = np.asarray(scores, np.float32)
+    if min_score is None:
+        heat, _ = encode_heatmaps(joints_hm, np.ones(len(scores)), heatmap_size, sigma)
+        return heat * scores[:, None, None], np.ones(len(scores), np.float32)
+    return encode_heatmaps(joints_hm, scores >= min_score, heatmap_size, sigma)
+
+
+def blend_targets(gt, gt_weight, teacher, teacher_weight, share):
+    """One (heatmaps, weights) whose weighted MSE has the gradient of (1 - share) x the ground truth's weighted MSE
+    plus share x the teacher's (a x (p - g)^2 + b x (p - t)^2 = (a + b) x (p - (a g + b t) / (a + b))^2 + const):
+    the distillation loss of `train.loop` with the teacher's targets made ahead of time."""
+    a = (1.0 - share) * np.asarray(gt_weight, np.float32)
+    b = share * np.asarray(teacher_weight, np.float32)
+    weight = a + b
+    mix = (a[:, None, None] * gt + b[:, None, None] * teacher) / np.where(weight > 0, weight, 1.0)[:, None, None]
+    return mix.astype(np.float32), weight.astype(np.float32)
