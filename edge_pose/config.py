@@ -91,7 +91,7 @@ class TrainCfg:
     ema: float = 0.999
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     # bfloat16 autocast on the CPU (oneDNN; fast where the CPU has AVX512-BF16 or AMX): ResNet-18 about 2x faster
-    # per step here, MobileNetV3 not faster (scripts/train_speed.py --bf16; README "Training")
+    # per step here, MobileNetV3 not faster (scripts/train_speed.py, its +bf16 modes; README "Training")
     cpu_bf16: bool = False
     # NHWC activations and weights: same results, faster convolutions through oneDNN on the CPU
     # (scripts/train_speed.py here: MobileNetV3 1.8-2.4x, ResNet-18 1.2-1.4x; README "Training")

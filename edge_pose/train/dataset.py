@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from edge_pose import preprocess as pre
 from edge_pose.config import ConfigError
+from edge_pose.decode import input_to_heatmap
 from edge_pose.persons import box_coverage
 from edge_pose.skeleton import FLIP_INDEX, NUM_KEYPOINTS
 from edge_pose.train import augment, paste
@@ -267,7 +268,7 @@ class TopDownDataset:
         if flip:
             pts, vis, jw = pts[list(FLIP_INDEX)], vis[list(FLIP_INDEX)], jw[list(FLIP_INDEX)]
         w_hm, h_hm = self.heatmap_size
-        pts_hm = pts * np.array([(w_hm - 1) / (w_in - 1), (h_hm - 1) / (h_in - 1)])
+        pts_hm = input_to_heatmap(pts, self.input_size, (w_hm, h_hm))
         inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w_in - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h_in - 1)
         heat, weight = encode_heatmaps(pts_hm, (vis > 0) & inside, (w_hm, h_hm), self.sigma)
         weight = weight * jw
@@ -278,16 +279,14 @@ class TopDownDataset:
     def with_teacher(self, heat, weight, teacher, mat, flip):
         """Ground-truth (heat, weight) blended with the teacher's labels of the person (None: none, weight 0),
         moved into the crop by its affine `mat` (and mirrored with `flip`, as the labels are)."""
-        w_hm, h_hm = self.heatmap_size
         if teacher is None:
             t_heat, t_weight = np.zeros_like(heat), np.zeros_like(weight)
         else:
             pts, scores = pre.apply_affine(teacher[:, :2], mat), teacher[:, 2]
             if flip:
                 pts, scores = pts[list(FLIP_INDEX)], scores[list(FLIP_INDEX)]
-            w_in, h_in = self.input_size
-            pts_hm = pts * np.array([(w_hm - 1) / (w_in - 1), (h_hm - 1) / (h_in - 1)])
-            t_heat, t_weight = teacher_targets(pts_hm, scores, (w_hm, h_hm), self.sigma, self.min_score)
+            t_heat, t_weight = teacher_targets(input_to_heatmap(pts, self.input_size, self.heatmap_size), scores,
+                                               self.heatmap_size, self.sigma, self.min_score)
         return blend_targets(heat, weight, t_heat, t_weight, self.distill_weight)
 
     def plan(self, n):

@@ -25,14 +25,19 @@ WHOLE_MARGIN = 0.15  # whole body: mirrored labels' OKS this much above the labe
 PART_MARGIN = 0.2  # arms or legs alone
 
 
-def predict_persons(predict_fn, dataset, images_dir, img_ids=None, batch=8):
-    """(annotations, (N, 17, 3) predicted x, y, score) of predict_fn on the GT-box crops of every labelled person."""
+def predict_persons(predict_fn, dataset, images_dir, img_ids=None, batch=8, flip=False, progress=False):
+    """(annotations, (N, 17, 3) predicted x, y, score) of predict_fn on the GT-box crops of every labelled person
+    (`flip`: its flip test; `progress`: a bar over the persons)."""
+    from tqdm import tqdm
+
     groups = person_groups(dataset, img_ids)
     anns, preds = [], []
-    for inputs, mats, batch_anns in iter_batches(groups, images_dir, batch):
-        keypoints, scores = decode(predict_heatmaps(predict_fn, inputs), mats)
-        preds.append(np.concatenate([keypoints, scores[..., None]], axis=2))
-        anns.extend(batch_anns)
+    with tqdm(total=sum(len(g[1]) for g in groups), desc="predict", disable=not progress) as bar:
+        for inputs, mats, batch_anns in iter_batches(groups, images_dir, batch):
+            keypoints, scores = decode(predict_heatmaps(predict_fn, inputs, flip=flip), mats)
+            preds.append(np.concatenate([keypoints, scores[..., None]], axis=2))
+            anns.extend(batch_anns)
+            bar.update(len(batch_anns))
     return anns, (np.concatenate(preds) if preds else np.zeros((0, NUM_KEYPOINTS, 3), np.float32))
 
 

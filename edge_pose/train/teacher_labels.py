@@ -31,21 +31,11 @@ def with_head_top_boxes(coco):
 def predict_labels(predict_fn, coco, images_dir, head_top=False, flip=False, batch=8, progress=True):
     """{annotation id: (17, 3) x, y, score} of `predict_fn` (normalised crops -> heatmaps) on the ground-truth box
     crop of every labelled person of `coco` (with `flip`: the teacher's flip test)."""
-    from tqdm import tqdm
-
-    from edge_pose.decode import decode
-    from edge_pose.train.evaluate import iter_batches, person_groups, predict_heatmaps
+    from edge_pose.train.label_audit import predict_persons
 
     coco = with_head_top_boxes(coco) if head_top else coco
-    groups = person_groups(coco)
-    labels = {}
-    with tqdm(total=sum(len(g[1]) for g in groups), desc="teacher labels", disable=not progress) as bar:
-        for inputs, mats, anns in iter_batches(groups, images_dir, batch):
-            keypoints, scores = decode(predict_heatmaps(predict_fn, inputs, flip=flip), mats)
-            for a, kp, sc in zip(anns, keypoints, scores):
-                labels[a["id"]] = np.concatenate([kp, sc[:, None]], axis=1).astype(np.float32)
-            bar.update(len(anns))
-    return labels
+    anns, preds = predict_persons(predict_fn, coco, images_dir, batch=batch, flip=flip, progress=progress)
+    return {a["id"]: p.astype(np.float32) for a, p in zip(anns, preds)}
 
 
 def save(path, labels, info):
