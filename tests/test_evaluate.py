@@ -154,6 +154,29 @@ def test_main_writes_json(tmp_path, dataset, capsys):
     assert written["options"]["flip"] is True and written["model"].endswith("tiny.onnx")
 
 
+@needs_data
+def test_sample_scores_a_seeded_draw_of_images(tmp_path, dataset, capsys):
+    ids = [im["id"] for im, _ in ev.person_groups(dataset)]
+    draw = ev.sample_image_ids(dataset, 5, seed=0)
+    assert len(draw) == 5 and draw == sorted(draw) and set(draw) <= set(ids)
+    assert ev.sample_image_ids(dataset, 5, seed=0) == draw and ev.sample_image_ids(dataset, 5, seed=1) != draw
+    assert ev.sample_image_ids(dataset, 10 ** 6) == sorted(ids)
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    out = tmp_path / "metrics.json"
+    args = parser.parse_args(["--coco", str(DATA / "person_keypoints.json"), "--images", str(DATA / "images"),
+                              "--model", str(tiny_onnx(tmp_path / "tiny.onnx")), "--sample", "3", "--threads", "1",
+                              "--json-out", str(out), "--quiet"])
+    assert ev.main(args) == 0
+    written = json.loads(out.read_text())
+    assert written["metrics"]["n_images"] == 3 and written["options"]["sample"] == 3
+    drawn = ev.person_groups(dataset, ev.sample_image_ids(dataset, 3))
+    assert written["metrics"]["n_persons"] == sum(len(anns) for _, anns in drawn)
+    args.boxes = "windows"
+    with pytest.raises(SystemExit, match="--sample works with --boxes gt only"):
+        ev.main(args)
+
+
 def _one_person_set(tmp_path):
     """Two 120 x 160 images, one person each; only image 1's annotations are complete."""
     import cv2

@@ -149,3 +149,20 @@ def test_missing_labels_file_is_a_config_error(shared_data, tmp_path):
                     % (root / "person_keypoints.json", root / "images", tmp_path / "none.json"))
     with pytest.raises(ConfigError, match="no such file .*none.json"):
         training_data(load_config(str(path)), progress=False)
+
+
+def test_score_measures_agreement_with_the_set(shared_data):
+    """score() is pycocotools' AP of the labels against the set's own: the set's labels score 1, the same labels
+    moved by a tenth of each box score far lower, and a labels file of another set is refused."""
+    ann_path = str(shared_data / "coco_train" / "person_keypoints.json")
+    coco = json.loads(open(ann_path).read())
+    labels = ground_truth_labels(ann_path)
+    perfect = teacher_labels.score(coco, labels)
+    assert perfect["AP"] > 0.99 and perfect["n_persons"] == 143
+    boxes = {a["id"]: a["bbox"] for a in coco["annotations"]}
+    moved = {k: kp + np.array([0.1 * boxes[k][2], 0.1 * boxes[k][3], 0], np.float32) for k, kp in labels.items()}
+    assert teacher_labels.score(coco, moved)["AP"] < 0.5 * perfect["AP"]
+    some = dict([(a["id"], labels[a["id"]]) for a in coco["annotations"] if a["num_keypoints"] > 0][:20])
+    assert teacher_labels.score(coco, some)["n_persons"] == 20
+    with pytest.raises(ValueError, match="no labelled person"):
+        teacher_labels.score(coco, {-1: labels[next(iter(labels))]})

@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import io
 import json
+import random
 import time
 from pathlib import Path
 
@@ -305,6 +306,13 @@ def evaluate_person_source(estimator, coco_json, images_dir, boxes="windows", im
     return metrics
 
 
+def sample_image_ids(dataset, n, seed=0, img_ids=None):
+    """Ids of n images (all when there are fewer) drawn at random with `seed` from those holding a person to
+    predict (of img_ids when given), in id order."""
+    ids = [im["id"] for im, _ in person_groups(dataset, img_ids)]
+    return sorted(random.Random(seed).sample(ids, min(int(n), len(ids))))
+
+
 def add_arguments(parser):
     parser.add_argument("--coco", required=True, metavar="JSON", help="COCO person keypoints annotations")
     parser.add_argument("--images", required=True, metavar="DIR", help="folder of the annotation file's images")
@@ -319,6 +327,10 @@ def add_arguments(parser):
     parser.add_argument("--complete", action="store_true",
                         help="with --boxes gt: score only the images whose annotations are complete (the images "
                              "the other --boxes score: a ceiling for them)")
+    parser.add_argument("--sample", type=int, default=None, metavar="N",
+                        help="with --boxes gt: score N of the set's images drawn at random (--seed), for a quick look "
+                             "at a large set such as a training set")
+    parser.add_argument("--seed", type=int, default=0, help="the draw of --sample (default 0)")
     parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     parser.add_argument("--decoder", default="dark", choices=("dark", "argmax"), help="heatmap decoder")
     parser.add_argument("--person-score", default="mean", choices=PERSON_SCORES,
@@ -348,11 +360,19 @@ def main(args):
 
     if args.batch < 1:
         raise SystemExit("--batch must be at least 1")
+    sample = getattr(args, "sample", None)
+    if sample is not None and sample < 1:
+        raise SystemExit("--sample must be at least 1")
     if args.boxes != "gt":
+        if sample is not None:
+            raise SystemExit("--sample works with --boxes gt only")
         return main_pipeline(args)
     with runtime.open(args.model, backend=args.backend, device=args.device, threads=args.threads) as backend:
-        img_ids = complete_image_ids(load_coco(args.coco)) if getattr(args, "complete", False) else None
-        metrics = evaluate(backend, args.coco, args.images, flip=args.flip, decoder=args.decoder, batch=args.batch,
+        dataset = load_coco(args.coco)
+        img_ids = complete_image_ids(dataset) if getattr(args, "complete", False) else None
+        if sample is not None:
+            img_ids = sample_image_ids(dataset, sample, getattr(args, "seed", 0), img_ids)
+        metrics = evaluate(backend, dataset, args.images, flip=args.flip, decoder=args.decoder, batch=args.batch,
                            progress=not args.quiet, img_ids=img_ids, results_out=args.results_out,
                            person_score=args.person_score)
         backend_desc = repr(backend)
@@ -362,7 +382,8 @@ def main(args):
         out = {"metrics": metrics, "model": str(args.model), "model_path": str(runtime.resolve(args.model)),
                "backend": backend_desc,
                "options": {"coco": str(args.coco), "images": str(args.images), "boxes": args.boxes,
-                           "complete": bool(getattr(args, "complete", False)),
+                           "complete": bool(getattr(args, "complete", False)), "sample": sample,
+                           "seed": getattr(args, "seed", 0) if sample is not None else None,
                            "flip": bool(args.flip), "decoder": args.decoder, "person_score": args.person_score,
                            "backend": args.backend,
                            "device": args.device, "batch": args.batch, "threads": args.threads}}

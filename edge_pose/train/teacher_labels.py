@@ -38,6 +38,27 @@ def predict_labels(predict_fn, coco, images_dir, head_top=False, flip=False, bat
     return {a["id"]: p.astype(np.float32) for a, p in zip(anns, preds)}
 
 
+def score(coco, labels):
+    """pycocotools keypoint metrics (AP, AP50, ... as evaluate.STAT_NAMES) of `labels` ({annotation id: (17, 3)})
+    against `coco`'s own labels: how far the teacher agrees with the set's annotators. Each labelled person is one
+    result, scored by the mean of its 17 keypoint scores as the estimator scores people; persons without a label
+    are left out of the ground truth, so the number measures the labels made, not the ones missing."""
+    from edge_pose.train.evaluate import person_groups, score_results, to_results
+
+    groups = []
+    for image, anns in person_groups(coco):
+        anns = [a for a in anns if a["id"] in labels]
+        if anns:
+            groups.append((image, anns))
+    anns = [a for _, group in groups for a in group]
+    if not anns:
+        raise ValueError("no labelled person of the set has a teacher label: is it the labels file of this set?")
+    kps = np.stack([np.asarray(labels[a["id"]], np.float32).reshape(NUM_KEYPOINTS, 3) for a in anns])
+    metrics = score_results(coco, to_results(kps[..., :2], kps[..., 2], anns), groups)
+    metrics.update(n_persons=len(anns), n_images=len(groups))
+    return metrics
+
+
 def save(path, labels, info):
     """Write labels ({annotation id: (17, 3)}) and their provenance `info` (a dict) atomically."""
     doc = {"info": info, "keypoints": {str(k): [round(float(v), 2) for v in np.asarray(kp).ravel()]
