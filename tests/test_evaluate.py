@@ -155,7 +155,7 @@ def test_main_writes_json(tmp_path, dataset, capsys):
 
 
 @needs_data
-def test_sample_scores_a_seeded_draw_of_images(tmp_path, dataset, capsys):
+def test_sample_scores_a_seeded_draw_of_images(tmp_path, dataset):
     ids = [im["id"] for im, _ in ev.person_groups(dataset)]
     draw = ev.sample_image_ids(dataset, 5, seed=0)
     assert len(draw) == 5 and draw == sorted(draw) and set(draw) <= set(ids)
